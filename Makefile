@@ -1,0 +1,62 @@
+# lsmvec: make targets. `make test` is what CI runs (through .ci/run).
+GO        ?= go
+GOFLAGS   ?=
+TMPBIN    ?= $(CURDIR)/.tmp
+# Packages with shared state: their tests also run under the race detector.
+RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/...
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all build run test unit race testpurego generate check-generated test-arm64 bench fuzz vet clean
+
+all: build
+
+build:
+	@mkdir -p bin
+	$(GO) build -o bin/ ./cmd/...
+
+run: build
+	./bin/lsmvec
+
+# test: everything CI checks. Long benchmarks live in `make bench`.
+test: vet check-generated unit race testpurego test-arm64
+
+vet:
+	$(GO) vet ./...
+
+unit:
+	$(GO) test -count=1 ./...
+
+race:
+	$(GO) test -count=1 -race -short $(RACE_PKGS)
+
+testpurego:
+	$(GO) test -count=1 -short -tags purego ./...
+
+generate:
+	cd kernels/_asm && $(GO) run . -out ../ -pkg kernels
+
+check-generated: generate
+	@git diff --exit-code -- kernels/ || (echo "generated files are stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- kernels/ | grep '^??')" || (echo "untracked generated files under kernels/"; exit 1)
+
+# test-arm64 cross-compiles the kernel tests for arm64 and runs them under
+# qemu-aarch64-static (Debian's qemu-user-static, installed here when missing).
+test-arm64:
+	@command -v qemu-aarch64-static >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq qemu-user-static >/dev/null)
+	@mkdir -p $(TMPBIN)
+	GOARCH=arm64 $(GO) test -c -o $(TMPBIN)/kernels.arm64.test ./kernels
+	qemu-aarch64-static $(TMPBIN)/kernels.arm64.test -test.short -test.count=1
+	GOARCH=arm64 $(GO) test -c -tags purego -o $(TMPBIN)/kernels.arm64.purego.test ./kernels
+	qemu-aarch64-static $(TMPBIN)/kernels.arm64.purego.test -test.short -test.count=1
+
+BENCHCOUNT ?= 6
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./kernels/... ./bench/...
+
+FUZZTIME ?= 10m
+fuzz:
+	@for t in $$($(GO) test -list 'Fuzz.*' ./kernels | grep ^Fuzz); do \
+		echo "== kernels $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./kernels || exit 1; done
+
+clean:
+	rm -rf bin $(TMPBIN)
