@@ -6,7 +6,7 @@ TMPBIN    ?= $(CURDIR)/.tmp
 RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit race testpurego generate check-generated test-arm64 bench fuzz vet clean
+.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 bench fuzz vet clean
 
 all: build
 
@@ -32,8 +32,27 @@ race:
 testpurego:
 	$(GO) test -count=1 -short -tags purego ./...
 
-generate:
-	cd kernels/_asm && $(GO) run . -out ../ -pkg kernels
+# generate also runs the avo program in kernels/_asm (its own module) through
+# the //go:generate line in kernels/dispatch.go.
+generate: generate-proto
+	$(GO) generate ./kernels
+
+# generate-proto regenerates server/grpcapi from the Casper proto (kept verbatim,
+# so the Go package comes from M options). protoc is Debian's protobuf-compiler
+# (installed here when missing); the plugins are pinned to the protobuf and
+# grpc versions in go.mod so the output is byte-identical to what is committed.
+PROTOC_GEN_GO_VERSION      ?= v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION ?= v1.6.2
+GRPCAPI_PKG := github.com/lsmvec/lsmvec/server/grpcapi
+generate-proto:
+	@command -v protoc >/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq protobuf-compiler >/dev/null)
+	@mkdir -p $(TMPBIN)/bin
+	GOBIN=$(TMPBIN)/bin $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	GOBIN=$(TMPBIN)/bin $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	cd server/grpcapi && PATH="$(TMPBIN)/bin:$$PATH" protoc -I. \
+		--go_out=. --go_opt=paths=source_relative --go_opt=Mmatrix_service.proto=$(GRPCAPI_PKG) \
+		--go-grpc_out=. --go-grpc_opt=paths=source_relative --go-grpc_opt=Mmatrix_service.proto=$(GRPCAPI_PKG) \
+		matrix_service.proto
 
 check-generated: generate
 	@git diff --exit-code -- kernels/ || (echo "generated files are stale: run make generate and commit"; exit 1)

@@ -94,6 +94,24 @@ func dotInt8Generic(a, b []int8) int32 {
 	return s
 }
 
+func l2SqInt8GatherGeneric(q, arena []int8, ids []uint32, out []int32) {
+	d := len(q)
+	out = out[:len(ids)]
+	for i, id := range ids {
+		o := int(id) * d
+		out[i] = l2SqInt8Generic(q, arena[o:o+d])
+	}
+}
+
+func dotInt8GatherGeneric(q, arena []int8, ids []uint32, out []int32) {
+	d := len(q)
+	out = out[:len(ids)]
+	for i, id := range ids {
+		o := int(id) * d
+		out[i] = dotInt8Generic(q, arena[o:o+d])
+	}
+}
+
 func dotF32Int8Generic(q []float32, c []int8) float32 {
 	c = c[:len(q)]
 	var s0, s1, s2, s3 float32
