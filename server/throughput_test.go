@@ -1,0 +1,325 @@
+//go:build unix
+
+package server
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/valyala/fasthttp"
+
+	"github.com/lsmvec/lsmvec/bench/dataset"
+	"github.com/lsmvec/lsmvec/store"
+)
+
+// TestServerThroughput measures Casper search over HTTP on
+// fashion-mnist-784 at recall@10 >= 0.95: QPS and p50/p99 latency of a
+// concurrent Go client over loopback (output=bin and output=json), against
+// in-process Collection.Search with 2 goroutines, on the same index in the
+// same run. It needs LSMVEC_SERVER_BENCH=1 (it builds a 60 000-vector index)
+// and the shared data sets; docs/benchmarks.md ("## Server") quotes it.
+//
+//	LSMVEC_SERVER_BENCH=1 go test -run TestServerThroughput -v -timeout 30m ./server/
+//
+// LSMVEC_SERVER_BENCH_SECONDS (default 5) sets each phase's duration,
+// LSMVEC_SERVER_BENCH_ROUNDS (default 3) how often the phases alternate, and
+// LSMVEC_SERVER_BENCH_CLIENTS (default 8) the HTTP client's concurrency.
+func TestServerThroughput(t *testing.T) {
+	if os.Getenv("LSMVEC_SERVER_BENCH") == "" {
+		t.Skip("set LSMVEC_SERVER_BENCH=1 to run the HTTP throughput benchmark")
+	}
+	secs := envInt("LSMVEC_SERVER_BENCH_SECONDS", 5)
+	clients := envInt("LSMVEC_SERVER_BENCH_CLIENTS", 8)
+	rounds := envInt("LSMVEC_SERVER_BENCH_ROUNDS", 3)
+	set := dataset.LoadOrSkip(t, dataset.FashionMNIST)
+	const k = 10
+	t.Logf("%s: %d × %d, %d queries; GOMAXPROCS %d", set.Name, set.N(), set.Dim, set.NQ(), runtime.GOMAXPROCS(0))
+
+	ts := startServer(t, Options{LogLevel: "warn"})
+	c, err := ts.db.CreateCollection(store.CollectionConfig{Name: "fmnist", Dim: set.Dim, MaxSize: int64(set.N()), Family: store.FamilyCasper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	const batch = 5000
+	for lo := 0; lo < set.N(); lo += batch {
+		hi := min(lo+batch, set.N())
+		es := make([]store.Entry, 0, hi-lo)
+		for i := lo; i < hi; i++ {
+			es = append(es, store.Entry{ID: uint64(i), Vector: set.BaseVec(i)})
+		}
+		if err := c.Update(es, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("stored %d vectors in %v", set.N(), time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	if err := c.CreateIndex(store.IndexConfig{Metric: "euclidean", M: 16, M0: 32, EfConstruction: 200}); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("built the index (m=16, m0=32, ef_construction=200) in %v", time.Since(start).Round(time.Millisecond))
+
+	// The smallest ef_search with recall@10 >= 0.95 over every query.
+	nq := set.NQ()
+	ef, recall := 0, 0.0
+	for _, e := range []int{10, 16, 24, 32, 48, 64, 96, 128, 192, 256} {
+		got := make([][]uint64, nq)
+		var res []store.Result
+		for i := range nq {
+			res, err = c.Search(set.Query(i), k, e, nil, res[:0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range res {
+				got[i] = append(got[i], r.ID)
+			}
+		}
+		recall = dataset.MeanRecall(got, set.GroundTruth, k)
+		t.Logf("ef_search %d: recall@10 %.4f", e, recall)
+		if recall >= 0.95 {
+			ef = e
+			break
+		}
+	}
+	if ef == 0 {
+		t.Fatalf("no ef_search reached recall@10 0.95 (last %.4f)", recall)
+	}
+
+	// The phases alternate for several rounds so that load from other
+	// processes on the machine hits every phase alike; each phase's figure
+	// is its median over the rounds, and the ratios are medians of the
+	// per-round ratios.
+	dur := time.Duration(secs) * time.Second
+	hc := &fasthttp.HostClient{Addr: ts.base[len("http://"):], MaxConns: clients, ReadTimeout: time.Minute}
+	bodies := make([][]byte, nq)
+	for i := range nq {
+		bodies[i], _ = json.Marshal(map[string]any{"vector": set.Query(i)})
+	}
+	got := map[string][][]uint64{"bin": make([][]uint64, nq), "json": make([][]uint64, nq)}
+	var mu sync.Mutex
+	httpLoad := func(output string) loadResult {
+		uri := fmt.Sprintf("%s/collection/fmnist/search?limit=%d&ef_search=%d&output=%s", ts.base, k, ef, output)
+		seen := got[output]
+		return runLoad(clients, dur, nq, func(q int, w *loadWorker) error {
+			req, resp := &w.req, &w.resp
+			req.Header.SetMethod("POST")
+			req.SetRequestURI(uri)
+			req.Header.SetContentType("application/json")
+			req.SetBodyRaw(bodies[q])
+			if err := hc.Do(req, resp); err != nil {
+				return err
+			}
+			if resp.StatusCode() != 200 {
+				return fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if seen[q] == nil { // recall from the HTTP answers, once per query
+				ids, err := decodeHits(resp.Body(), output)
+				if err != nil {
+					return err
+				}
+				seen[q] = ids
+			}
+			return nil
+		})
+	}
+	phases := []string{"in-process", "bin", "json"}
+	res := map[string][]loadResult{}
+	ratios, cpuRatios := map[string][]float64{}, map[string][]float64{}
+	for round := range rounds {
+		for _, ph := range phases {
+			var r loadResult
+			if ph == "in-process" {
+				r = runLoad(2, dur, nq, func(q int, _ *loadWorker) error {
+					_, err := c.Search(set.Query(q), k, ef, nil, nil)
+					return err
+				})
+			} else {
+				r = httpLoad(ph)
+			}
+			if r.err != nil {
+				t.Fatalf("round %d %s: %v", round+1, ph, r.err)
+			}
+			res[ph] = append(res[ph], r)
+			t.Logf("round %d %-10s %s", round+1, ph, r)
+		}
+		for _, ph := range phases[1:] {
+			ratios[ph] = append(ratios[ph], res[ph][round].qps/res["in-process"][round].qps)
+			cpuRatios[ph] = append(cpuRatios[ph], res[ph][round].cpuQPS/res["in-process"][round].cpuQPS)
+		}
+	}
+	for _, output := range []string{"bin", "json"} {
+		var seen [][]uint64
+		var truth [][]int32
+		for i, ids := range got[output] {
+			if ids != nil {
+				seen, truth = append(seen, ids), append(truth, set.GroundTruth[i])
+			}
+		}
+		r := dataset.MeanRecall(seen, truth, k)
+		t.Logf("HTTP output=%s: recall@10 %.4f over %d queries", output, r, len(seen))
+		if r < 0.95 {
+			t.Errorf("HTTP output=%s recall@10 %.4f < 0.95", output, r)
+		}
+	}
+	t.Logf("medians over %d rounds of %v (ef_search %d, k %d; HTTP: %d client connections over loopback):", rounds, dur, ef, k, clients)
+	for _, ph := range phases {
+		t.Logf("  %-10s %s", ph, medianResult(res[ph]))
+	}
+	for _, ph := range phases[1:] {
+		ratio := median(ratios[ph])
+		t.Logf("  HTTP %s / in-process QPS: %.2f (per round %.2f); per CPU-time: %.2f (per round %.2f)",
+			ph, ratio, ratios[ph], median(cpuRatios[ph]), cpuRatios[ph])
+		if ph == "bin" && ratio < 0.6 {
+			t.Errorf("HTTP bin reaches %.0f%% of in-process QPS, want >= 60%%", 100*ratio)
+		}
+	}
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// medianResult is the round with the median QPS.
+func medianResult(rs []loadResult) loadResult {
+	s := slices.Clone(rs)
+	slices.SortFunc(s, func(a, b loadResult) int { return cmpFloat(a.qps, b.qps) })
+	return s[len(s)/2]
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+func envInt(key string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(key)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
+
+// decodeHits reads the ids of a Casper search response.
+func decodeHits(body []byte, output string) ([]uint64, error) {
+	var ids []uint64
+	if output == "bin" {
+		if len(body) < 4 {
+			return nil, fmt.Errorf("short bin body")
+		}
+		n := int(binary.LittleEndian.Uint32(body))
+		if len(body) != 4+8*n {
+			return nil, fmt.Errorf("bin body of %d bytes for %d hits", len(body), n)
+		}
+		for i := range n {
+			ids = append(ids, uint64(binary.LittleEndian.Uint32(body[4+8*i:])))
+		}
+		return ids, nil
+	}
+	var hits [][2]float64
+	if err := json.Unmarshal(body, &hits); err != nil {
+		return nil, err
+	}
+	for _, h := range hits {
+		ids = append(ids, uint64(h[0]))
+	}
+	return ids, nil
+}
+
+// loadWorker is one load goroutine's reusable state.
+type loadWorker struct {
+	req  fasthttp.Request
+	resp fasthttp.Response
+	lat  []time.Duration
+}
+
+type loadResult struct {
+	err           error // the first request that failed, if any
+	n             int
+	qps           float64
+	p50, p99, max time.Duration
+	// cpuQPS is queries per second of this process's CPU time (user +
+	// system, client included) times GOMAXPROCS: the QPS the phase would
+	// reach with every core to itself. On a machine shared with other
+	// work it is steadier than qps, which also counts waiting for a core.
+	cpuQPS float64
+}
+
+func (r loadResult) String() string {
+	return fmt.Sprintf("%d queries, %.0f QPS (%.0f per CPU-time), p50 %v, p99 %v", r.n, r.qps, r.cpuQPS, r.p50, r.p99)
+}
+
+// cpuTime returns the process's user + system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// runLoad runs fn from workers goroutines for d, cycling through queries
+// 0..nq-1, and reports throughput and latency percentiles.
+func runLoad(workers int, d time.Duration, nq int, fn func(q int, w *loadWorker) error) loadResult {
+	var (
+		next     atomic.Int64
+		wg       sync.WaitGroup
+		firstErr atomic.Pointer[error]
+	)
+	ws := make([]*loadWorker, workers)
+	cpu0 := cpuTime()
+	start := time.Now()
+	deadline := start.Add(d)
+	for i := range ws {
+		w := &loadWorker{}
+		ws[i] = w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				q := int(next.Add(1)-1) % nq
+				t0 := time.Now()
+				if err := fn(q, w); err != nil {
+					firstErr.CompareAndSwap(nil, &err)
+					return
+				}
+				w.lat = append(w.lat, time.Since(t0))
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	cpu := cpuTime() - cpu0
+	if e := firstErr.Load(); e != nil {
+		return loadResult{err: *e}
+	}
+	var all []time.Duration
+	for _, w := range ws {
+		all = append(all, w.lat...)
+	}
+	slices.Sort(all)
+	if len(all) == 0 {
+		return loadResult{}
+	}
+	pct := func(p float64) time.Duration { return all[min(len(all)-1, int(math.Ceil(p*float64(len(all))))-1)] }
+	return loadResult{n: len(all), qps: float64(len(all)) / elapsed.Seconds(), p50: pct(0.5), p99: pct(0.99), max: all[len(all)-1],
+		cpuQPS: float64(len(all)) / cpu.Seconds() * float64(runtime.GOMAXPROCS(0))}
+}
