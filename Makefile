@@ -3,7 +3,7 @@ GO        ?= go
 GOFLAGS   ?=
 TMPBIN    ?= $(CURDIR)/.tmp
 # Packages with shared state: their tests also run under the race detector.
-RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/...
+RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/dataset/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 bench fuzz vet clean
@@ -54,9 +54,10 @@ generate-proto:
 		--go-grpc_out=. --go-grpc_opt=paths=source_relative --go-grpc_opt=Mmatrix_service.proto=$(GRPCAPI_PKG) \
 		matrix_service.proto
 
+GENERATED := kernels/ server/grpcapi/
 check-generated: generate
-	@git diff --exit-code -- kernels/ || (echo "generated files are stale: run make generate and commit"; exit 1)
-	@test -z "$$(git status --porcelain --untracked-files=all -- kernels/ | grep '^??')" || (echo "untracked generated files under kernels/"; exit 1)
+	@git diff --exit-code -- $(GENERATED) || (echo "generated files are stale: run make generate and commit"; exit 1)
+	@test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED) | grep '^??')" || (echo "untracked generated files under $(GENERATED)"; exit 1)
 
 # test-arm64 cross-compiles the kernel tests for arm64 and runs them under
 # qemu-aarch64-static (Debian's qemu-user-static, installed here when missing).
@@ -73,9 +74,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./kernels/... ./bench/...
 
 FUZZTIME ?= 10m
+FUZZ_PKGS ?= ./kernels ./bench/dataset ./store/filter ./internal/mergepatch ./server
+# fuzz runs every fuzz target of FUZZ_PKGS for FUZZTIME each.
 fuzz:
-	@for t in $$($(GO) test -list 'Fuzz.*' ./kernels | grep ^Fuzz); do \
-		echo "== kernels $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) ./kernels || exit 1; done
+	@for p in $(FUZZ_PKGS); do \
+		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
+			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
+		done; done
 
 clean:
 	rm -rf bin $(TMPBIN)
