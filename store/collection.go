@@ -359,6 +359,11 @@ func (c *Collection) delete(id uint64) error {
 type Entry struct {
 	ID     uint64
 	Vector []float32
+	// SetPayload makes the batch replace the payload of ID with Payload (a
+	// JSON object of at most MaxPayloadBytes), or remove it when Payload is
+	// nil. When false the stored payload is kept.
+	SetPayload bool
+	Payload    []byte
 }
 
 // Update applies a batch atomically: every insert (insert-or-replace), then
@@ -387,6 +392,11 @@ func (c *Collection) update(inserts []Entry, deletes []uint64) error {
 			return fmt.Errorf("id %d appears twice in insert: %w", e.ID, ErrInvalid)
 		}
 		seen[e.ID] = true
+		if e.SetPayload && e.Payload != nil {
+			if err := checkPayload(e.Payload); err != nil {
+				return fmt.Errorf("insert id %d: %w", e.ID, err)
+			}
+		}
 	}
 	for _, id := range deletes {
 		if err := c.checkID(id); err != nil {
@@ -469,6 +479,14 @@ func (c *Collection) update(inserts []Entry, deletes []uint64) error {
 		sc.key = appendIDKey(sc.key[:0], c.id, subVector, e.ID)
 		sc.val = appendFloats(sc.val[:0], vecs[i])
 		_ = b.Set(sc.key, sc.val, nil)
+		if e.SetPayload {
+			sc.pkey = appendIDKey(sc.pkey[:0], c.id, subPayload, e.ID)
+			if e.Payload == nil {
+				_ = b.Delete(sc.pkey, nil)
+			} else {
+				_ = b.Set(sc.pkey, e.Payload, nil)
+			}
+		}
 		if x != nil {
 			c.appendLogLocked(b, sc, opPut, e.ID)
 		}
@@ -491,6 +509,11 @@ func (c *Collection) update(inserts []Entry, deletes []uint64) error {
 	if err := c.db.commit(b); err != nil {
 		c.live.Add(removed - added)
 		return err
+	}
+	for _, e := range inserts {
+		if e.SetPayload {
+			c.indexPayload(e.ID, e.Payload)
+		}
 	}
 	for i, id := range deletes {
 		if present[i] {

@@ -88,3 +88,56 @@ func TestSearchWhere(t *testing.T) {
 	c, _ = db.Collection("default")
 	check(c, "after restart")
 }
+
+// TestUpdateBatchPayloads: a batch writes, keeps and removes payloads
+// atomically with its vectors, the filter index follows, and a bad payload
+// anywhere in the batch changes nothing.
+func TestUpdateBatchPayloads(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, testOptions(t, dir))
+	c, err := db.CreateCollection(CollectionConfig{Name: "default", Dim: 2, Family: FamilyV1, Index: &IndexConfig{M: 8, EfConstruction: 32}})
+	must(t, "create", err)
+	must(t, "put", c.PutWithPayload(1, []float32{1, 1}, []byte(`{"color":"blue"}`)))
+	must(t, "put", c.PutWithPayload(2, []float32{2, 2}, []byte(`{"color":"red"}`)))
+	bad := []Entry{
+		{ID: 3, Vector: []float32{3, 3}, SetPayload: true, Payload: []byte(`{"color":"red"}`)},
+		{ID: 4, Vector: []float32{4, 4}, SetPayload: true, Payload: []byte(`[1]`)},
+	}
+	mustErr(t, "non-object payload", c.Update(bad, nil), ErrInvalid)
+	if ok, _ := c.Contains(3); ok {
+		t.Fatal("failed batch stored id 3")
+	}
+	must(t, "batch", c.Update([]Entry{
+		{ID: 1, Vector: []float32{1, 1}, SetPayload: true, Payload: []byte(`{"color":"red"}`)}, // replaced
+		{ID: 2, Vector: []float32{2, 2}}, // payload kept
+		{ID: 3, Vector: []float32{3, 3}, SetPayload: true, Payload: []byte(`{"color":"red"}`)},
+		{ID: 4, Vector: []float32{4, 4}, SetPayload: true}, // no payload
+	}, nil))
+	red, err := filter.Compile([]byte(`{"color":"red"}`))
+	must(t, "compile", err)
+	check := func(c *Collection, when string) {
+		t.Helper()
+		res, err := c.SearchWhere([]float32{0, 0}, 10, 10, red, nil)
+		must(t, "search", err)
+		ids := make([]uint64, len(res))
+		for i, r := range res {
+			ids[i] = r.ID
+		}
+		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+		if fmt.Sprint(ids) != "[1 2 3]" {
+			t.Fatalf("%s: red ids = %v, want [1 2 3]", when, ids)
+		}
+		p, err := c.Payload(4, nil)
+		must(t, "payload", err)
+		if string(p) != "{}" {
+			t.Fatalf("%s: payload of 4 = %s, want {}", when, p)
+		}
+	}
+	check(c, "before restart")
+	closeT(t, db)
+	db = openT(t, testOptions(t, dir))
+	defer closeT(t, db)
+	c, err = db.Collection("default")
+	must(t, "collection", err)
+	check(c, "after restart")
+}
