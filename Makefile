@@ -3,10 +3,10 @@ GO        ?= go
 GOFLAGS   ?=
 TMPBIN    ?= $(CURDIR)/.tmp
 # Packages with shared state: their tests also run under the race detector.
-RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/dataset/...
+RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 bench fuzz vet clean
+.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 bench benchdoc fuzz vet clean
 
 all: build
 
@@ -72,6 +72,12 @@ test-arm64:
 BENCHCOUNT ?= 6
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./kernels/... ./bench/...
+
+# benchdoc regenerates the lsmvec-bench region of docs/benchmarks.md and
+# docs/bench/ (siftsmall and fashion-mnist-784; f32, i8, pq8; in-process and
+# over HTTP; hnswlib-ref side by side when ../shared/tools has it). ~15 min.
+benchdoc:
+	$(GO) run ./cmd/lsmvec-bench doc -nq 1000
 
 FUZZTIME ?= 10m
 FUZZ_PKGS ?= ./kernels ./bench/dataset ./store/filter ./internal/mergepatch ./server
