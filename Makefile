@@ -6,7 +6,7 @@ TMPBIN    ?= $(CURDIR)/.tmp
 RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 bench benchdoc fuzz vet clean
+.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench benchdoc fuzz vet clean
 
 all: build
 
@@ -18,7 +18,7 @@ run: build
 	./bin/lsmvec
 
 # test: everything CI checks. Long benchmarks live in `make bench`.
-test: vet check-generated unit race testpurego test-arm64
+test: vet check-generated unit race testpurego test-arm64 testpython
 
 vet:
 	$(GO) vet ./...
@@ -58,6 +58,23 @@ GENERATED := kernels/ server/grpcapi/
 check-generated: generate
 	@git diff --exit-code -- $(GENERATED) || (echo "generated files are stale: run make generate and commit"; exit 1)
 	@test -z "$$(git status --porcelain --untracked-files=all -- $(GENERATED) | grep '^??')" || (echo "untracked generated files under $(GENERATED)"; exit 1)
+
+# testpython runs the Python client (clients/python) and the embedded engine
+# (python/lsm_vec) tests against the real binaries. Debian's python3 with
+# pip, setuptools and wheel builds lsm_vec offline (PyPI is not reachable);
+# python3-numpy exercises the numpy paths. Both are installed when missing.
+PYTHON ?= $(shell [ -x /usr/bin/python3 ] && echo /usr/bin/python3 || echo python3)
+testpython:
+	@$(PYTHON) -c 'import numpy, setuptools, wheel, pip' 2>/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-numpy python3-pip python3-setuptools python3-wheel >/dev/null)
+	$(PYTHON) -m unittest discover -s clients/python/tests
+	$(PYTHON) -m unittest discover -s python/lsm_vec/tests
+
+# bench-python-embedded: lsm_vec vs in-process Go vs python3-hnswlib on
+# fashion-mnist-784 (not part of make test).
+bench-python-embedded:
+	@/usr/bin/python3 -c 'import numpy, hnswlib' 2>/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-numpy python3-hnswlib >/dev/null)
+	/usr/bin/python3 -m pip install --no-build-isolation --no-deps -q --upgrade --target $(TMPBIN)/lsm_vec-site .
+	PYTHONPATH=$(TMPBIN)/lsm_vec-site /usr/bin/python3 python/lsm_vec/bench/bench_fashion.py
 
 # test-arm64 cross-compiles the kernel tests for arm64 and runs them under
 # qemu-aarch64-static (Debian's qemu-user-static, installed here when missing).
