@@ -32,8 +32,6 @@ var (
 	ErrRateLimited     = errors.New("server: rate limited")
 	ErrNotReady        = errors.New("server: not ready")
 	ErrInternal        = errors.New("server: internal error")
-	// ErrNotImplemented: a valid request the server cannot serve yet (501).
-	ErrNotImplemented = errors.New("server: not implemented")
 )
 
 // kind is one row of the error table: a sentinel and what it becomes.
@@ -56,7 +54,6 @@ var kinds = []kind{
 	{ErrTooLarge, fasthttp.StatusRequestEntityTooLarge, codes.ResourceExhausted, "payload_too_large"},
 	{ErrRateLimited, fasthttp.StatusTooManyRequests, codes.ResourceExhausted, "rate_limited"},
 	{ErrNotReady, fasthttp.StatusServiceUnavailable, codes.Unavailable, "not_ready"},
-	{ErrNotImplemented, fasthttp.StatusNotImplemented, codes.Unimplemented, "not_implemented"},
 	{ErrInternal, fasthttp.StatusInternalServerError, codes.Internal, "internal"},
 }
 

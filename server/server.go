@@ -217,7 +217,7 @@ func (s *Server) recovered(ctx *fasthttp.RequestCtx, v any) {
 
 // serveHTTP is the fasthttp handler: a panic guard around the router.
 func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
-	bp, ok := s.readBody(ctx)
+	var bp *[]byte // a body read by readBody, returned to its pool at the end
 	defer func() {
 		if v := recover(); v != nil {
 			s.recovered(ctx, v)
@@ -227,7 +227,8 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 			putBodyBuf(bp)
 		}
 	}()
-	if !ok {
+	var ok bool
+	if bp, ok = s.readBody(ctx); !ok {
 		return
 	}
 	if ctx.IsPost() && casperSearchName(ctx.Path()) != nil {

@@ -54,6 +54,10 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (buf *[]byte, ok bool) {
 			s.refuseBody(ctx, "request body exceeds the bulk size limit (LSMVEC_MAX_BULK_BYTES)")
 			return nil, false
 		}
+		// The handler reads the stream, but a refusal before it runs (auth,
+		// rate limit, method) or an early error leaves the body unread:
+		// this connection serves no further request.
+		ctx.SetConnectionClose()
 		return nil, true
 	}
 	if cl > limit {
@@ -143,13 +147,13 @@ func headerUint(ctx *fasthttp.RequestCtx, name string, lo, hi int) (v int, prese
 // Headers, sizes and the collection are checked before any byte of the
 // body is read; the body then streams into store.Collection.BulkLoad, which
 // removes everything it wrote if the body turns out wrong (short, a
-// non-finite value, bad payloads): 400 and nothing stored. Errors close the
-// connection, since the body may be left unread. The elapsed time runs
+// non-finite value, bad payloads): 400 and nothing stored. The connection
+// is closed after the response (readBody), since an error may leave the
+// body unread. The elapsed time runs
 // from the handler's start (headers received) to the durable end.
 func (s *Server) v1BulkBuild(ctx *fasthttp.RequestCtx) {
 	start := time.Now()
 	if err := s.v1BulkBuildErr(ctx, start); err != nil {
-		ctx.SetConnectionClose()
 		s.writeError(ctx, err)
 	}
 }

@@ -325,11 +325,8 @@ func isJSONNull(v []byte) bool { return string(v) == "null" }
 
 // jsonBodyError turns a scanner error into the client's 400.
 func jsonBodyError(err error) error {
-	switch {
-	case errors.Is(err, errNotObject):
+	if errors.Is(err, errNotObject) {
 		return invalid("invalid_json", "the body must be a JSON object")
-	case errors.Is(err, errJSONDepth):
-		return invalid("invalid_json", "cannot parse body: "+err.Error())
 	}
 	return invalid("invalid_json", "cannot parse body: "+err.Error())
 }

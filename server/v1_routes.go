@@ -125,6 +125,9 @@ func parseJSONID(raw []byte, what string) (uint64, error) {
 		return 0, bad()
 	}
 	if raw[0] == '"' {
+		if len(raw) < 2 {
+			return 0, bad()
+		}
 		s := raw[1 : len(raw)-1]
 		v, ok := parseU64(s) // an escape is never a digit: refused
 		if !ok {

@@ -89,6 +89,9 @@ func parseV1Search(body []byte, r *v1SearchReq) error {
 	if !seenVec {
 		return invalid("invalid_vector", "missing \"vector\"")
 	}
+	if len(r.vec) == n0 {
+		return errEmptyVector("")
+	}
 	if r.ef > 0 {
 		r.ef = max(r.ef, r.k)
 	}

@@ -82,9 +82,15 @@ func parseV1Item(obj []byte, vecs []float32, it *v1Item, where string) ([]float3
 		return vecs[:n0], invalid("invalid_id", where+"missing \"id\"")
 	case !seenVec:
 		return vecs[:n0], invalid("invalid_vector", where+"missing \"vector\"")
+	case len(vecs) == n0:
+		return vecs[:n0], errEmptyVector(where)
 	}
 	it.vec = vecs[n0:len(vecs):len(vecs)]
 	return vecs, nil
+}
+
+func errEmptyVector(where string) error {
+	return invalid("invalid_vector", where+"\"vector\" is empty")
 }
 
 // prefixError prefixes an apiError's message with where.
@@ -347,6 +353,9 @@ func (s *Server) v1Upsert(ctx *fasthttp.RequestCtx) {
 	vp := vecPool.Get().(*[]float32)
 	defer vecPool.Put(vp)
 	*vp, err = parseSearchBody((*vp)[:0], ctx.PostBody())
+	if err == nil && len(*vp) == 0 {
+		err = errEmptyVector("")
+	}
 	if err != nil {
 		s.writeError(ctx, err)
 		return
