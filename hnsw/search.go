@@ -119,6 +119,7 @@ type searcher struct {
 	cands minHeap
 	res   maxHeap
 	ids   []uint32
+	nav   []uint32 // filtered walk: disallowed neighbours to expand through
 	dists []float32
 	sel   []cand
 	tmp   []cand
