@@ -130,14 +130,19 @@ func putJSON(js []byte, buf *C.char, bufcap C.int64_t, outlen *C.int64_t) error 
 	return nil
 }
 
+// guard turns a panic of the calling export into an error code and message
+// in errbuf. Every export defers it directly, first thing: recover works only
+// in the deferred function itself.
+func guard(rc *C.int, errbuf *C.char, errcap C.size_t) {
+	if p := recover(); p != nil {
+		*rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
+	}
+}
+
 //export lsmvec_open
 func lsmvec_open(dir *C.char, dirlen C.int64_t, coll *C.char, colllen C.int64_t, dim C.int64_t, metric, m, m0, efc, efs C.int32_t,
 	out *C.uint64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	if out == nil || dirlen < 0 || colllen < 0 {
 		return fail(fmt.Errorf("cannot open database: bad arguments: %w", errInvalid), errbuf, errcap)
 	}
@@ -160,11 +165,7 @@ func lsmvec_open(dir *C.char, dirlen C.int64_t, coll *C.char, colllen C.int64_t,
 
 //export lsmvec_close
 func lsmvec_close(h C.uint64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -182,11 +183,7 @@ func lsmvec_close(h C.uint64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
 //export lsmvec_put
 func lsmvec_put(h C.uint64_t, id C.uint64_t, vec *C.float, n C.int64_t, payload *C.char, plen C.int64_t, mustExist C.int32_t,
 	errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -206,11 +203,7 @@ func lsmvec_put(h C.uint64_t, id C.uint64_t, vec *C.float, n C.int64_t, payload 
 
 //export lsmvec_delete
 func lsmvec_delete(h C.uint64_t, id C.uint64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -220,11 +213,7 @@ func lsmvec_delete(h C.uint64_t, id C.uint64_t, errbuf *C.char, errcap C.size_t)
 
 //export lsmvec_get
 func lsmvec_get(h C.uint64_t, id C.uint64_t, dst *C.float, n C.int64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -238,11 +227,7 @@ func lsmvec_get(h C.uint64_t, id C.uint64_t, dst *C.float, n C.int64_t, errbuf *
 
 //export lsmvec_dim
 func lsmvec_dim(h C.uint64_t, out *C.int64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -261,11 +246,7 @@ func lsmvec_dim(h C.uint64_t, out *C.int64_t, errbuf *C.char, errcap C.size_t) (
 //export lsmvec_search
 func lsmvec_search(h C.uint64_t, q *C.float, n C.int64_t, k, ef C.int32_t, filt *C.char, flen C.int64_t,
 	ids *C.uint64_t, dists *C.float, count *C.int32_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -295,11 +276,7 @@ func lsmvec_search(h C.uint64_t, q *C.float, n C.int64_t, k, ef C.int32_t, filt 
 //export lsmvec_search_batch
 func lsmvec_search_batch(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef C.int32_t, filt *C.char, flen C.int64_t, threads C.int32_t,
 	ids *C.uint64_t, dists *C.float, counts *C.int32_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -330,11 +307,7 @@ func lsmvec_search_batch(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef C.i
 //export lsmvec_go_search_loop
 func lsmvec_go_search_loop(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef, rounds C.int32_t, seen *C.int64_t,
 	errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -356,11 +329,7 @@ func lsmvec_go_search_loop(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef, 
 //export lsmvec_payload_get
 func lsmvec_payload_get(h C.uint64_t, id C.uint64_t, buf *C.char, bufcap C.int64_t, outlen *C.int64_t,
 	errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -374,11 +343,7 @@ func lsmvec_payload_get(h C.uint64_t, id C.uint64_t, buf *C.char, bufcap C.int64
 
 //export lsmvec_payload_set
 func lsmvec_payload_set(h C.uint64_t, id C.uint64_t, p *C.char, plen C.int64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -398,11 +363,7 @@ func lsmvec_payload_set(h C.uint64_t, id C.uint64_t, p *C.char, plen C.int64_t, 
 //export lsmvec_payload_patch
 func lsmvec_payload_patch(h C.uint64_t, id C.uint64_t, p *C.char, plen C.int64_t, buf *C.char, bufcap C.int64_t, outlen *C.int64_t,
 	errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -428,11 +389,7 @@ func lsmvec_max_payload_bytes() C.int64_t { return store.MaxPayloadBytes }
 //export lsmvec_bulk
 func lsmvec_bulk(h C.uint64_t, vecs *C.float, n, dim C.int64_t, payloads *C.char, plen C.int64_t, threads C.int32_t,
 	outN, outPayloads *C.int64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -460,11 +417,7 @@ func lsmvec_bulk(h C.uint64_t, vecs *C.float, n, dim C.int64_t, payloads *C.char
 
 //export lsmvec_stats
 func lsmvec_stats(h C.uint64_t, buf *C.char, bufcap C.int64_t, outlen *C.int64_t, errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
 	if err != nil {
 		return fail(err, errbuf, errcap)
@@ -481,11 +434,7 @@ func lsmvec_stats(h C.uint64_t, buf *C.char, bufcap C.int64_t, outlen *C.int64_t
 //
 //export lsmvec_debug_panic
 func lsmvec_debug_panic(errbuf *C.char, errcap C.size_t) (rc C.int) {
-	defer func() {
-		if p := recover(); p != nil {
-			rc = C.int(panicked(p, unsafe.Pointer(errbuf), uintptr(errcap)))
-		}
-	}()
+	defer guard(&rc, errbuf, errcap)
 	var m map[string]int
 	m["boom"] = 1 // assignment to a nil map: a runtime panic
 	return codeOK
