@@ -1,0 +1,107 @@
+package server
+
+import (
+	"io"
+	"slices"
+	"sync"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Request bodies are streamed (fasthttp.Server.StreamRequestBody) so that
+// the bulk build reads its body, up to LSMVEC_MAX_BULK_BYTES (8 GiB), straight
+// into the store in 4 MiB chunks, never holding it whole. With streaming on,
+// fasthttp no longer refuses an oversized body itself, and it neither
+// bounds a chunked body nor drains a body the handler left unread (the
+// next request on the connection would be parsed from it). readBody,
+// called by serveHTTP before routing, restores the one-limit-per-route
+// rule for every other route: it refuses a body over its limit with 413
+// (closing the connection, since the body stays unread) and reads the
+// others whole, so handlers keep using PostBody.
+
+// bodyBufPool holds the buffers readBody reads bodies into. A buffer is
+// returned by serveHTTP after the handler.
+var bodyBufPool = sync.Pool{New: func() any { b := make([]byte, 0, 16<<10); return &b }}
+
+// readBody reads a streamed request body whole, within MaxBody, and sets it
+// as the request's body; the routes with their own limit (setBodyLimit: the
+// bulk build) keep their stream, checked only against that limit. It
+// reports false after writing the error response. The returned buffer, if
+// not nil, goes back to bodyBufPool once the handler has returned.
+func (s *Server) readBody(ctx *fasthttp.RequestCtx) (buf *[]byte, ok bool) {
+	if !ctx.Request.IsBodyStream() {
+		return nil, true
+	}
+	cl := ctx.Request.Header.ContentLength()
+	limit := int(s.opts.MaxBody)
+	if n, own := s.bodyLimits[b2s(ctx.Path())]; own {
+		if cl > n {
+			s.refuseBody(ctx, "request body exceeds the bulk size limit (LSMVEC_MAX_BULK_BYTES)")
+			return nil, false
+		}
+		// The handler reads the stream, but a refusal before it runs (auth,
+		// rate limit, method) or an early error leaves the body unread:
+		// this connection serves no further request.
+		ctx.SetConnectionClose()
+		return nil, true
+	}
+	if cl > limit {
+		s.refuseBody(ctx, "request body exceeds the size limit (LSMVEC_MAX_BODY)")
+		return nil, false
+	}
+	bp := bodyBufPool.Get().(*[]byte)
+	b := (*bp)[:0]
+	r := ctx.RequestBodyStream()
+	var err error
+	if cl >= 0 {
+		if cap(b) < cl {
+			b = make([]byte, 0, cl)
+		}
+		b = b[:cl]
+		_, err = io.ReadFull(r, b)
+	} else { // chunked: read until EOF, refusing more than limit bytes
+		for {
+			if len(b) == cap(b) {
+				b = slices.Grow(b, max(cap(b), 16<<10))
+			}
+			n, rerr := r.Read(b[len(b):cap(b)])
+			b = b[:len(b)+n]
+			if len(b) > limit {
+				putBodyBuf(bp)
+				s.refuseBody(ctx, "request body exceeds the size limit (LSMVEC_MAX_BODY)")
+				return nil, false
+			}
+			if rerr == io.EOF {
+				break
+			}
+			if rerr != nil {
+				err = rerr
+				break
+			}
+		}
+	}
+	*bp = b
+	if err != nil {
+		putBodyBuf(bp)
+		ctx.SetConnectionClose()
+		writeErrorBody(ctx, fasthttp.StatusBadRequest, "bad_request", "cannot read request body: "+err.Error(), 0)
+		return nil, false
+	}
+	ctx.Request.SetBodyRaw(b)
+	return bp, true
+}
+
+func putBodyBuf(bp *[]byte) {
+	if bp == nil || cap(*bp) > 4<<20 {
+		return // do not pin huge buffers
+	}
+	*bp = (*bp)[:0]
+	bodyBufPool.Put(bp)
+}
+
+// refuseBody answers 413 without reading the body, and closes the
+// connection after the response (the unread body cannot be skipped).
+func (s *Server) refuseBody(ctx *fasthttp.RequestCtx, msg string) {
+	ctx.SetConnectionClose()
+	writeErrorBody(ctx, fasthttp.StatusRequestEntityTooLarge, "payload_too_large", msg, 0)
+}
