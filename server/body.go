@@ -4,6 +4,7 @@ import (
 	"io"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/valyala/fasthttp"
 )
@@ -99,9 +100,36 @@ func putBodyBuf(bp *[]byte) {
 	bodyBufPool.Put(bp)
 }
 
-// refuseBody answers 413 without reading the body, and closes the
-// connection after the response (the unread body cannot be skipped).
+// refuseBody answers 413 and closes the connection after the response
+// (the unread body cannot be skipped). A body not far over the limit is
+// drained first, so that the client reads the 413 (see lingerBody).
 func (s *Server) refuseBody(ctx *fasthttp.RequestCtx, msg string) {
 	ctx.SetConnectionClose()
+	if ctx.Request.Header.ContentLength() <= lingerMaxBytes {
+		lingerBody(ctx)
+	}
 	writeErrorBody(ctx, fasthttp.StatusRequestEntityTooLarge, "payload_too_large", msg, 0)
+}
+
+// A response sent while the client is still writing its body, followed by
+// a close, makes the kernel answer the client's next segments with a TCP
+// reset; the reset can reach the client before it has read the response,
+// which it then never sees ("connection reset by peer" instead of 401 or
+// 413). lingerBody reads and discards what is left of a streamed body, up
+// to lingerMaxBytes and for at most lingerTimeout, before the response is
+// written, as HTTP servers do on an early refusal. A longer or slower body
+// is abandoned: the connection closes and that client may see the reset.
+const (
+	lingerMaxBytes = 4 << 20
+	lingerTimeout  = 2 * time.Second
+)
+
+func lingerBody(ctx *fasthttp.RequestCtx) {
+	if !ctx.Request.IsBodyStream() {
+		return
+	}
+	if c := ctx.Conn(); c != nil {
+		_ = c.SetReadDeadline(time.Now().Add(lingerTimeout))
+	}
+	_, _ = io.CopyN(io.Discard, ctx.RequestBodyStream(), lingerMaxBytes)
 }

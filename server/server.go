@@ -236,6 +236,12 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 		return
 	}
 	s.handler(ctx)
+	if bp == nil {
+		// A streamed route (the bulk build) refused before or while its
+		// handler read the body: drain the rest so the client reads the
+		// answer (a no-op when the handler read it all).
+		lingerBody(ctx)
+	}
 }
 
 // headerReceived raises the body limit for the routes that have their own
