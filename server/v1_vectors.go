@@ -144,31 +144,11 @@ func parseFloatArray(dst []float32, b []byte) ([]float32, bool) {
 	if i >= len(b) || b[i] != '[' {
 		return dst[:n0], false
 	}
-	i = skipWS(b, i+1)
-	if i < len(b) && b[i] == ']' {
-		return dst, skipWS(b, i+1) == len(b)
+	dst, i, ok := appendNumberList(dst, n0, b, skipWS(b, i+1))
+	if !ok {
+		return dst[:n0], false
 	}
-	for {
-		if len(dst)-n0 >= maxVectorDim {
-			return dst[:n0], false
-		}
-		x, end, ok := parseNumberAt(b, i)
-		if !ok {
-			return dst[:n0], false
-		}
-		dst = append(dst, x)
-		i = skipWS(b, end)
-		if i >= len(b) {
-			return dst[:n0], false
-		}
-		if b[i] == ']' {
-			return dst, skipWS(b, i+1) == len(b)
-		}
-		if b[i] != ',' {
-			return dst[:n0], false
-		}
-		i = skipWS(b, i+1)
-	}
+	return dst, skipWS(b, i) == len(b)
 }
 
 // v1Insert serves POST /v1/vectors {"id", "vector", "metadata"?} → 201
