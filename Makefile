@@ -6,7 +6,7 @@ TMPBIN    ?= $(CURDIR)/.tmp
 RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench benchdoc fuzz vet clean
+.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench benchdoc fuzz soak vet clean
 
 all: build
 
@@ -109,6 +109,14 @@ fuzz:
 		for t in $$($(GO) test -list 'Fuzz.*' $$p | grep ^Fuzz); do \
 			echo "== $$p $$t"; $(GO) test -run '^$$' -fuzz "^$$t$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
 		done; done
+
+# soak: issue #10's load soak (10 min of mixed /v1 traffic against the built
+# binary, checked against a client-side ledger) then 30 SIGKILL crash rounds;
+# ~13 min on a quiet 2-core machine. docs/reliability.md has the figures.
+SOAKFLAGS ?= -duration 10m -crashes 30 -clients 8 -seed 1
+soak: build
+	@mkdir -p $(TMPBIN)
+	./bin/lsmvec-soak -binary ./bin/lsmvec $(SOAKFLAGS) -json $(TMPBIN)/soak.json
 
 clean:
 	rm -rf bin $(TMPBIN)
