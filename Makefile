@@ -102,7 +102,7 @@ benchdoc:
 	$(GO) run ./cmd/lsmvec-bench doc -nq 1000
 
 FUZZTIME ?= 10m
-FUZZ_PKGS ?= ./kernels ./bench/dataset ./store/filter ./internal/mergepatch ./server
+FUZZ_PKGS ?= ./kernels ./bench/dataset ./store ./store/filter ./internal/mergepatch ./server
 # fuzz runs every fuzz target of FUZZ_PKGS for FUZZTIME each.
 fuzz:
 	@for p in $(FUZZ_PKGS); do \

@@ -155,6 +155,10 @@ func (s *Server) casperUpdate(ctx *fasthttp.RequestCtx) {
 		s.writeError(ctx, invalid("invalid_argument", "at least one of \"insert\" and \"delete\" must be non-empty"))
 		return
 	}
+	if err := checkJSON(ctx.PostBody()); err != nil {
+		s.writeError(ctx, err) // valid for fastjson, not for RFC 8259
+		return
+	}
 	if err := c.Update(inserts, deletes); err != nil {
 		s.writeError(ctx, err)
 		return

@@ -26,6 +26,10 @@ type BulkResult struct {
 // bulkChunkBytes is the size of one read chunk of a bulk load.
 const bulkChunkBytes = 4 << 20
 
+// maxBulkBuffers bounds the chunk buffers of a bulk load beyond the 3 the
+// pipeline needs (see bulkLoadLocked).
+const maxBulkBuffers = 32
+
 // BulkLoad loads n vectors with ids 0..n-1 into the empty collection,
 // streamed from r: exactly n·dim little-endian float32 values, optionally
 // followed by a JSON array of n payload objects or nulls. The body is read
@@ -121,12 +125,17 @@ func (c *Collection) bulkLoad(r io.Reader, n, threads int) (BulkResult, error) {
 func (c *Collection) bulkLoadLocked(r io.Reader, n, threads int) (int, error) {
 	dim := c.dim
 	vecBytes := 4 * dim
-	perChunk := max(1, bulkChunkBytes/vecBytes)
+	perChunk := max(1, min(n, bulkChunkBytes/vecBytes))
 	x := c.mu.index
 
 	// Buffers cycle through free: the reader fills one, Pebble and the index
-	// builders release it.
-	nbuf := threads + 3
+	// builders release it. Each holds perChunk vectors twice (raw and
+	// decoded: up to 8 MiB), so their number is bounded by the body's
+	// chunks and by maxBulkBuffers, not by threads alone: threads+3 of them
+	// made a one-vector build with X-LSMVec-Threads 1024 allocate 8 GiB
+	// (found by FuzzBulkBuild). One chunk already makes perChunk/32 jobs.
+	nbuf := min(threads, maxBulkBuffers) + 3
+	nbuf = min(nbuf, (n+perChunk-1)/perChunk+1)
 	free := make(chan *bulkChunk, nbuf)
 	for i := 0; i < nbuf; i++ {
 		free <- &bulkChunk{raw: make([]byte, perChunk*vecBytes), vecs: make([]float32, perChunk*dim)}
