@@ -213,7 +213,7 @@ func TestFashionHNSW(t *testing.T) {
 		st   func() hnsw.Storage
 		x    *hnsw.Index
 	}
-	src := sliceSource{s.Base, dim}
+	src := viewSource{sliceSource{s.Base, dim}}
 	variants := []*variant{
 		{name: "f32", st: func() hnsw.Storage { return nil }},
 		{name: "i8", st: func() hnsw.Storage { return NewInt8Storage(sq, StorageOptions{}) }},

@@ -15,13 +15,25 @@ import (
 )
 
 // ExactSource supplies full-precision vectors to a quantized storage that
-// does not keep them in RAM (the store's copy, for instance). It must be safe
-// for concurrent use.
+// does not keep them in RAM (the store's vector file, for instance). It must
+// be safe for concurrent use, under the hnsw.Storage rules: a slot handed to
+// it during a search holds the same vector until that search ends.
 type ExactSource interface {
 	// AppendVector appends the full-precision vector stored under the index
 	// slot to dst (as the index passed it to Storage.Set: normalised for
-	// cosine) and returns the extended slice.
-	AppendVector(slot uint32, dst []float32) []float32
+	// cosine) and returns the extended slice and true; or dst and false when
+	// it cannot (the vector is being removed, a read failed): the candidate
+	// then keeps its approximate distance.
+	AppendVector(slot uint32, dst []float32) ([]float32, bool)
+}
+
+// ExactViewer is an optional extension of ExactSource for sources that hold
+// the vectors in addressable memory (a mapped file): ViewVector returns the
+// vector of slot without copying it, or false as AppendVector does. The
+// slice is read-only and valid while the slot is readable (until the search
+// that was handed the slot ends).
+type ExactViewer interface {
+	ViewVector(slot uint32) ([]float32, bool)
 }
 
 // StorageOptions configures NewInt8Storage and NewPQStorage. The zero value
@@ -33,8 +45,8 @@ type StorageOptions struct {
 	// not rerank: results carry approximate distances. Default false.
 	CodesOnly bool
 	// Exact supplies full-precision vectors for the rerank step when
-	// CodesOnly is set. Its cost is one fetch per reranked candidate (ef per
-	// search).
+	// CodesOnly is set. Its cost is one fetch per reranked candidate
+	// (hnsw.Options.Rerank bounds how many).
 	Exact ExactSource
 }
 
@@ -54,26 +66,75 @@ func metricFor(m hnsw.Metric) (Metric, error) {
 }
 
 // exactDistances fills out with the metric's exact distances from q to the
-// float32 vectors of slots, from the kept arena or from src.
-func exactDistances(metric Metric, q, f32 []float32, src ExactSource, buf *[]float32, slots []uint32, out []float32) {
+// float32 vectors of slots, from the kept arena or from src. It reports
+// whether every vector was available; a missing one leaves NaN in out (the
+// caller puts the approximate distance there).
+func exactDistances(metric Metric, q, f32 []float32, src ExactSource, buf *[]float32, slots []uint32, out []float32) bool {
 	if f32 != nil {
 		if metric == L2 {
 			kernels.L2SqGather(q, f32, slots, out)
-			return
+			return true
 		}
 		kernels.DotGather(q, f32, slots, out)
 		for i := range slots {
 			out[i] = 1 - out[i]
 		}
-		return
+		return true
 	}
+	all := true
+	view, _ := src.(ExactViewer)
 	for i, s := range slots {
-		v := src.AppendVector(s, (*buf)[:0])
-		*buf = v
+		var v []float32
+		var ok bool
+		if view != nil {
+			v, ok = view.ViewVector(s)
+		}
+		if !ok {
+			v, ok = src.AppendVector(s, (*buf)[:0])
+			*buf = v[:0]
+		}
+		if !ok || len(v) != len(q) {
+			out[i] = float32(math.NaN())
+			all = false
+			continue
+		}
 		if metric == L2 {
 			out[i] = kernels.L2Sq(q, v)
 		} else {
 			out[i] = 1 - kernels.Dot(q, v)
+		}
+	}
+	return all
+}
+
+// viewDistance is the exact distance between two slots when view holds
+// both vectors in memory: neighbour selection and repair then see the
+// graph the float32 storage would build, at the cost of reading the
+// vectors where they live (a mapped file: as cheap as the heap).
+func viewDistance(view ExactViewer, metric Metric, x, y uint32) (float32, bool) {
+	if view == nil {
+		return 0, false
+	}
+	vx, ok := view.ViewVector(x)
+	if !ok {
+		return 0, false
+	}
+	vy, ok := view.ViewVector(y)
+	if !ok || len(vx) != len(vy) {
+		return 0, false
+	}
+	if metric == L2 {
+		return kernels.L2Sq(vx, vy), true
+	}
+	return 1 - kernels.Dot(vx, vy), true
+}
+
+// fillApprox replaces the NaNs exactDistances left in out with approximate
+// distances from q.
+func fillApprox(q hnsw.Querier, slots []uint32, out []float32) {
+	for i := range slots {
+		if out[i] != out[i] {
+			q.Distances(slots[i:i+1], out[i:i+1])
 		}
 	}
 }
@@ -81,12 +142,15 @@ func exactDistances(metric Metric, q, f32 []float32, src ExactSource, buf *[]flo
 // Int8Storage is an hnsw.Storage over int8 scalar-quantized codes: the graph
 // is walked with kernels.DotF32Int8Gather on Dim bytes per vector, and the
 // index's final candidates are reranked with exact float32 distances (from
-// the kept float32 copy, or from StorageOptions.Exact). It follows the
+// the kept float32 copy, or from StorageOptions.Exact). Distance between two
+// stored slots (neighbour selection, repair) is exact when the float32 copy
+// is kept or Exact is an ExactViewer, else computed on the codes. It follows the
 // hnsw.Storage concurrency rules: Set and Grow serialise on a mutex, readers
 // take no lock and load the current arena once per call.
 type Int8Storage struct {
 	sq     *ScalarQuantizer
 	opts   StorageOptions
+	view   ExactViewer // opts.Exact's, when it is one
 	dim    int
 	metric Metric
 	arena  atomic.Pointer[int8Arena]
@@ -104,6 +168,7 @@ type int8Arena struct {
 // hnsw.Options.Storage. The storage keeps sq; it belongs to one index.
 func NewInt8Storage(sq *ScalarQuantizer, opts StorageOptions) *Int8Storage {
 	s := &Int8Storage{sq: sq, opts: opts}
+	s.view, _ = opts.Exact.(ExactViewer)
 	s.arena.Store(&int8Arena{})
 	return s
 }
@@ -196,6 +261,9 @@ func (s *Int8Storage) Distance(x, y uint32) float32 {
 		}
 		return 1 - kernels.Dot(vx, vy)
 	}
+	if d, ok := viewDistance(s.view, s.metric, x, y); ok {
+		return d
+	}
 	cx, cy := a.codes[ox:ox+s.dim], a.codes[oy:oy+s.dim]
 	sc, off := s.sq.Scale[:s.dim], s.sq.Offset[:s.dim]
 	if s.metric == L2 {
@@ -260,7 +328,9 @@ func (q *int8Querier) Distances(slots []uint32, out []float32) {
 type int8RerankQuerier struct{ *int8Querier }
 
 func (q *int8RerankQuerier) ExactDistances(slots []uint32, out []float32) {
-	exactDistances(q.s.metric, q.q, q.s.arena.Load().f32, q.s.opts.Exact, &q.fet, slots, out)
+	if !exactDistances(q.s.metric, q.q, q.s.arena.Load().f32, q.s.opts.Exact, &q.fet, slots, out) {
+		fillApprox(q.int8Querier, slots, out)
+	}
 }
 
 // Save implements hnsw.Storage: a header (format, dim, flags, the
@@ -386,12 +456,14 @@ func readFloats(r io.Reader, v []float32) error {
 // is walked with asymmetric distances (one Codebook.Table per query, then
 // kernels.ADC8 or ADC16 per neighbour) on CodeSize bytes per vector, and the
 // index's final candidates are reranked with exact float32 distances (from
-// the kept float32 copy, or from StorageOptions.Exact). Cosine is refused
-// (Init fails with ErrCosine). It follows the hnsw.Storage concurrency rules
+// the kept float32 copy, or from StorageOptions.Exact; Distance between two
+// stored slots is exact when the copy is kept or Exact is an ExactViewer).
+// Cosine is refused (Init fails with ErrCosine). It follows the hnsw.Storage concurrency rules
 // like Int8Storage.
 type PQStorage struct {
 	cb     *Codebook
 	opts   StorageOptions
+	view   ExactViewer // opts.Exact's, when it is one
 	dim, m int
 	metric Metric
 	arena  atomic.Pointer[pqArena]
@@ -409,6 +481,7 @@ type pqArena struct {
 // hnsw.Options.Storage. The storage keeps cb; it belongs to one index.
 func NewPQStorage(cb *Codebook, opts StorageOptions) *PQStorage {
 	s := &PQStorage{cb: cb, opts: opts}
+	s.view, _ = opts.Exact.(ExactViewer)
 	s.arena.Store(&pqArena{})
 	return s
 }
@@ -523,6 +596,9 @@ func (s *PQStorage) Distance(x, y uint32) float32 {
 		}
 		return 1 - kernels.Dot(vx, vy)
 	}
+	if d, ok := viewDistance(s.view, s.metric, x, y); ok {
+		return d
+	}
 	var sum float32
 	for j := 0; j < s.m; j++ {
 		if s.metric == L2 {
@@ -598,7 +674,9 @@ func (q *pqQuerier) Distances(slots []uint32, out []float32) {
 type pqRerankQuerier struct{ *pqQuerier }
 
 func (q *pqRerankQuerier) ExactDistances(slots []uint32, out []float32) {
-	exactDistances(q.s.metric, q.q, q.s.arena.Load().f32, q.s.opts.Exact, &q.fet, slots, out)
+	if !exactDistances(q.s.metric, q.q, q.s.arena.Load().f32, q.s.opts.Exact, &q.fet, slots, out) {
+		fillApprox(q.pqQuerier, slots, out)
+	}
 }
 
 // Save implements hnsw.Storage: a header (format, dim, M, bits, flags),

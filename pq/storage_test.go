@@ -19,8 +19,21 @@ type sliceSource struct {
 	dim  int
 }
 
-func (s sliceSource) AppendVector(slot uint32, dst []float32) []float32 {
-	return append(dst, s.data[int(slot)*s.dim:(int(slot)+1)*s.dim]...)
+func (s sliceSource) AppendVector(slot uint32, dst []float32) ([]float32, bool) {
+	if int(slot+1)*s.dim > len(s.data) {
+		return dst, false
+	}
+	return append(dst, s.data[int(slot)*s.dim:(int(slot)+1)*s.dim]...), true
+}
+
+// viewSource is sliceSource with ExactViewer: no copy per fetch.
+type viewSource struct{ sliceSource }
+
+func (s viewSource) ViewVector(slot uint32) ([]float32, bool) {
+	if int(slot+1)*s.dim > len(s.data) {
+		return nil, false
+	}
+	return s.data[int(slot)*s.dim : (int(slot)+1)*s.dim], true
 }
 
 type storageCase struct {
@@ -36,8 +49,11 @@ func storageCases() []storageCase {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if opts.Exact != nil {
+			switch opts.Exact.(type) {
+			case sliceSource:
 				opts.Exact = sliceSource{data, dim}
+			case viewSource:
+				opts.Exact = viewSource{sliceSource{data, dim}}
 			}
 			return NewInt8Storage(sq, opts)
 		}
@@ -48,8 +64,11 @@ func storageCases() []storageCase {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if opts.Exact != nil {
+			switch opts.Exact.(type) {
+			case sliceSource:
 				opts.Exact = sliceSource{data, dim}
+			case viewSource:
+				opts.Exact = viewSource{sliceSource{data, dim}}
 			}
 			return NewPQStorage(cb, opts)
 		}
@@ -63,6 +82,8 @@ func storageCases() []storageCase {
 		{"pq16", true, pqs(16, StorageOptions{})},
 		{"pq8/codes-only", false, pqs(8, StorageOptions{CodesOnly: true})},
 		{"pq8/exact-source", true, pqs(8, StorageOptions{CodesOnly: true, Exact: src})},
+		{"i8/exact-view", true, i8(StorageOptions{CodesOnly: true, Exact: viewSource{}})},
+		{"pq16/exact-view", true, pqs(16, StorageOptions{CodesOnly: true, Exact: viewSource{}})},
 	}
 }
 
@@ -245,7 +266,11 @@ func TestStorageSnapshot(t *testing.T) {
 // -race).
 func TestStorageConcurrent(t *testing.T) {
 	rng := newRand(t)
-	const n, dim = 1200, 16
+	const dim = 16
+	n := 1200
+	if raceEnabled {
+		n = 500 // the race detector makes each insert ~10x slower
+	}
 	data := randVecs(rng, n, dim)
 	for _, tc := range storageCases() {
 		t.Run(tc.name, func(t *testing.T) {
@@ -316,6 +341,52 @@ func TestQuerierAllocs(t *testing.T) {
 			_ = st.Distance(1, 2)
 		}); a != 0 {
 			t.Errorf("%s: querier allocates %v times per query", tc.name, a)
+		}
+	}
+}
+
+// TestExactSourceMissing: a vector the ExactSource cannot supply keeps its
+// approximate distance; the others get exact ones.
+func TestExactSourceMissing(t *testing.T) {
+	rng := newRand(t)
+	const n, dim = 300, 16
+	data := randVecs(rng, n, dim)
+	sq, err := TrainScalar(data, dim, ScalarOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cb, err := Train(data, dim, 4, 8, TrainOptions{Seed: 1, Centroids: 32, Iterations: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The sources hold only the first half of the slots.
+	half := sliceSource{data[:n/2*dim], dim}
+	for _, st := range []hnsw.Storage{
+		NewInt8Storage(sq, StorageOptions{CodesOnly: true, Exact: half}),
+		NewPQStorage(cb, StorageOptions{CodesOnly: true, Exact: viewSource{half}}),
+	} {
+		if err := st.Init(dim, hnsw.L2); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; i < n; i++ {
+			st.Set(uint32(i), data[i*dim:(i+1)*dim])
+		}
+		q := st.NewQuerier()
+		query := data[7*dim : 8*dim]
+		q.SetQuery(query)
+		slots := []uint32{3, 200, 149, 150, 299}
+		approx := make([]float32, len(slots))
+		q.Distances(slots, approx)
+		exact := make([]float32, len(slots))
+		q.(hnsw.Reranker).ExactDistances(slots, exact)
+		for i, s := range slots {
+			want := approx[i]
+			if int(s) < n/2 {
+				want = kernels.L2Sq(query, data[int(s)*dim:(int(s)+1)*dim])
+			}
+			if exact[i] != want {
+				t.Errorf("%T slot %d: distance %v, want %v (approximate %v)", st, s, exact[i], want, approx[i])
+			}
 		}
 	}
 }

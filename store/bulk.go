@@ -369,7 +369,7 @@ func (c *Collection) bulkRollbackLocked() error {
 	lo, hi = subBounds(c.id, subPayload)
 	_ = b.DeleteRange(lo, hi, nil)
 	_ = b.Delete(bulkMarkerKey(c.id), nil)
-	if err := c.db.commit(b); err != nil {
+	if err := c.db.commitFreeing(b); err != nil {
 		return err
 	}
 	c.payIdx = newPayloadIndex() // c.mu is held for writing (or we are in Open)

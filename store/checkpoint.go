@@ -73,7 +73,9 @@ func (db *DB) writeCheckpointFile(cid uint32, seq uint64, x *hnsw.Index) (string
 		}
 	}()
 	crc := crc32.New(castagnoli)
-	bw := bufio.NewWriterSize(io.MultiWriter(f, crc), 1<<20)
+	// The hash sees each buffer before the file does: vfs.File.Write may
+	// modify what it is given (Pebble's MemFS does under invariants/race).
+	bw := bufio.NewWriterSize(io.MultiWriter(crc, f), 1<<20)
 	var hdr [ckptHeaderLen]byte
 	copy(hdr[:], ckptMagic)
 	binary.LittleEndian.PutUint32(hdr[8:], cid)
@@ -235,13 +237,19 @@ func (c *Collection) lastLogSeq() (uint64, error) {
 // checkpoint named by its meta key plus the log records after it (each
 // names an id whose final state is read from its vector key), or, when the
 // checkpoint is absent or unreadable, a rebuild from every vector.
-func (c *Collection) recover() error {
+func (c *Collection) recover() (err error) {
 	m := c.mu.meta
+	defer func() {
+		if err != nil && c.mu.quant.exact != nil {
+			_ = c.mu.quant.exact.close()
+			c.mu.quant = quantizer{}
+		}
+	}()
 	if _, closer, err := c.db.pdb.Get(bulkMarkerKey(c.id)); err == nil {
 		_ = closer.Close()
 		c.db.opts.Logger.Infof("collection %q: rolling back an interrupted bulk load", c.name)
 		if m.Index != nil {
-			q, err := c.db.quantizerFor(&m)
+			q, _, err := c.db.quantizerFor(&m)
 			if err != nil {
 				return err
 			}
@@ -280,7 +288,7 @@ func (c *Collection) recover() error {
 	if err != nil {
 		return err
 	}
-	q, err := c.db.quantizerFor(&m)
+	q, xs, err := c.db.quantizerFor(&m)
 	if err != nil {
 		return err
 	}
@@ -300,6 +308,13 @@ func (c *Collection) recover() error {
 		}
 		if err != nil {
 			c.db.opts.Logger.Errorf("collection %q: %v; rebuilding the index from the stored vectors", c.name, err)
+		}
+		if x != nil {
+			q.bind(x)
+			if err := c.checkExactFile(x, xs, ckptSeq); err != nil {
+				x.Close()
+				return err
+			}
 		}
 	}
 	if x == nil {
@@ -532,6 +547,12 @@ func (c *Collection) checkpointLocked() error {
 			c.needCkpt.Store(true)
 		}
 	}
+	// A checkpoint file is about the size of the index; it is optional (Open
+	// replays the log), so it may not eat into the disk reserve.
+	if err := c.db.disk.admit(x.Stats().MemoryBytes, false); err != nil {
+		restore()
+		return fmt.Errorf("cannot checkpoint %q: %w", c.name, err)
+	}
 	name, err := c.db.writeCheckpointFile(c.id, seq, x)
 	if err != nil {
 		restore()
@@ -602,4 +623,32 @@ func (db *DB) kickCheckpointer() {
 	case db.kick <- struct{}{}:
 	default:
 	}
+}
+
+// checkExactFile makes a quantized index's vector file hold the vector of
+// every slot of x, just loaded from the checkpoint at seq: the file is
+// trusted when Close marked it clean for that checkpoint, and rewritten
+// from Pebble otherwise (a crash, a failed write, a lost checkpoint).
+func (c *Collection) checkExactFile(x *hnsw.Index, xs exactState, seq uint64) error {
+	e := c.mu.quant.exact
+	if e == nil {
+		return nil
+	}
+	if xs.clean && xs.seq == seq && e.covers(x.Stats().Slots) {
+		return nil
+	}
+	start := time.Now()
+	n, err := e.rebuildFrom(x)
+	if err != nil {
+		if e.failed.Load() {
+			// A write failed (disk full): reranks read Pebble until the
+			// next Open, which rebuilds again.
+			c.db.opts.Logger.Errorf("collection %q: %v", c.name, err)
+			return nil
+		}
+		return err
+	}
+	c.db.exactRebuilds.Add(1)
+	c.db.opts.Logger.Infof("collection %q: vector file rebuilt from Pebble (%d vectors) in %v", c.name, n, time.Since(start).Round(time.Millisecond))
+	return nil
 }

@@ -341,7 +341,7 @@ func (c *Collection) delete(id uint64) error {
 	if x != nil {
 		c.appendLogLocked(b, sc, opDelete, id)
 	}
-	if err := c.db.commit(b); err != nil {
+	if err := c.db.commitFreeing(b); err != nil {
 		return err
 	}
 	c.payIdx.Delete(id)
@@ -771,13 +771,25 @@ func (c *Collection) close() error {
 	var err error
 	if !c.db.testSkipCloseCheckpoint && c.needsCheckpoint() && c.db.Err() == ErrClosed {
 		err = c.checkpointLocked()
+		if errors.Is(err, ErrDiskFull) {
+			// Nothing is lost: the next Open replays the log instead.
+			c.db.opts.Logger.Errorf("%v", err)
+			err = nil
+		}
 	}
+	// The vector file is clean when the checkpoint holds the index whole:
+	// this one succeeded, or nothing changed since the last.
+	clean := err == nil && !c.db.testSkipCloseCheckpoint && c.db.Err() == ErrClosed &&
+		c.ckptFile != "" && !c.needsCheckpoint()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.mu.closed = true
 	if c.mu.index != nil {
 		c.mu.index.Close()
 		c.mu.index = nil
+	}
+	if xerr := c.closeExactLocked(clean, c.ckptSeq); xerr != nil && err == nil {
+		err = xerr
 	}
 	return err
 }
@@ -789,4 +801,6 @@ func (c *Collection) closeIndex() {
 		c.mu.index.Close()
 		c.mu.index = nil
 	}
+	_ = c.closeExactLocked(false, 0)
+	c.mu.quant = quantizer{}
 }

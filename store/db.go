@@ -30,10 +30,15 @@ type DB struct {
 	pdb     *pebble.DB
 	cache   *pebble.Cache
 	ckptDir string
+	// exactDir holds the vector files of quantized indexes (exact.go);
+	// exactRebuilds counts the files Open rewrote from Pebble.
+	exactDir      string
+	exactRebuilds atomic.Int64
 
 	closing atomic.Bool
 	failed  atomic.Pointer[error] // first durable-write failure; sticky
 	group   groupCommit
+	disk    *diskGuard // the free-space reserve (diskspace.go)
 
 	mu struct {
 		sync.Mutex
@@ -89,10 +94,15 @@ func Open(opts Options) (*DB, error) {
 		ckptDir: fs.PathJoin(opts.Dir, "checkpoints"),
 		kick:    make(chan struct{}, 1),
 		stop:    make(chan struct{}),
+		disk:    newDiskGuard(&opts),
 	}
 	db.group.arrived = make(chan struct{}, 1)
 	if err := fs.MkdirAll(db.ckptDir, 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create checkpoint directory: %w", err)
+	}
+	db.exactDir = fs.PathJoin(opts.Dir, exactDirName)
+	if err := fs.MkdirAll(db.exactDir, 0o755); err != nil {
+		return nil, fmt.Errorf("cannot create vector file directory: %w", err)
 	}
 	if err := fs.MkdirAll(fs.PathJoin(opts.Dir, "pebble"), 0o755); err != nil {
 		return nil, fmt.Errorf("cannot create pebble directory: %w", err)
@@ -251,6 +261,7 @@ func (db *DB) load() error {
 		}
 	}
 	db.removeStrayCheckpoints(keep)
+	db.removeStrayExactFiles()
 	return nil
 }
 
@@ -357,6 +368,21 @@ func (db *DB) commit(b *pebble.Batch) error {
 	if p := db.failed.Load(); p != nil {
 		return *p
 	}
+	if err := db.disk.admit(int64(b.Len()), false); err != nil {
+		return err
+	}
+	return db.group.run(b, db.commitSync)
+}
+
+// commitFreeing is commit for a batch that frees space (deletes, a dropped
+// collection, a bulk-load rollback): it may use half the disk reserve.
+func (db *DB) commitFreeing(b *pebble.Batch) error {
+	if p := db.failed.Load(); p != nil {
+		return *p
+	}
+	if err := db.disk.admit(int64(b.Len()), true); err != nil {
+		return err
+	}
 	return db.group.run(b, db.commitSync)
 }
 
@@ -385,6 +411,9 @@ func (db *DB) commitSync(b *pebble.Batch) (err error) {
 func (db *DB) commitNoSync(b *pebble.Batch) (err error) {
 	if p := db.failed.Load(); p != nil {
 		return *p
+	}
+	if err := db.disk.admit(int64(b.Len()), false); err != nil {
+		return err
 	}
 	defer func() {
 		if r := recover(); r != nil {
@@ -612,7 +641,7 @@ func (db *DB) DropCollection(name string) error {
 	_ = b.Delete(nameKey(keyCollection, name), nil)
 	lo, hi := collectionBounds(c.id)
 	_ = b.DeleteRange(lo, hi, nil)
-	if err := db.commit(b); err != nil {
+	if err := db.commitFreeing(b); err != nil {
 		return fmt.Errorf("cannot drop collection %q: %w", name, err)
 	}
 	c.mu.dropped = true
@@ -625,6 +654,7 @@ func (db *DB) DropCollection(name string) error {
 	}
 	delete(db.mu.colls, name)
 	db.removeCheckpointFiles(c.id, "")
+	c.removeExactLocked()
 	db.compactInBackground(lo, hi)
 	return nil
 }

@@ -32,6 +32,11 @@ var (
 	// ErrNotSupported: a valid request the store cannot serve yet (quantized
 	// indexes until package pq provides their storage).
 	ErrNotSupported = errors.New("store: not supported yet")
+	// ErrDiskFull: the write would take the free space of the data
+	// directory's file system below Options.MinFreeBytes. Nothing was
+	// written; reads keep working, and writes succeed again once space is
+	// freed (the check is repeated on every write).
+	ErrDiskFull = errors.New("store: disk full")
 	// ErrClosed: the DB was closed.
 	ErrClosed = errors.New("store: closed")
 	// ErrFailed: an earlier durable write failed (I/O error); the DB refuses

@@ -119,28 +119,53 @@ func (ic *IndexConfig) hnswOptions(dim int) hnsw.Options {
 		EfConstruction: ic.EfConstruction,
 		EfSearch:       ic.EfSearch,
 		Seed:           42,
+		Rerank:         rerankDepth(ic.Quantization),
 	}
 }
 
 // quantizer holds what a quantized index's storage is built from: the
 // codebook of a pq8/pq16 index or the scalar quantizer of an i8 one (both
-// immutable). The zero value is an f32 index.
+// immutable), and the collection's vector file that the index reranks
+// from. The zero value is an f32 index.
 type quantizer struct {
-	cb *pq.Codebook
-	sq *pq.ScalarQuantizer
+	cb    *pq.Codebook
+	sq    *pq.ScalarQuantizer
+	exact *exactFile
 }
 
-// storage returns a fresh hnsw.Storage for one index (nil for f32). It keeps
-// the float32 copy of each vector, which the index uses to rerank.
+// storage returns a fresh hnsw.Storage for one index (nil for f32): codes
+// only in RAM, the float32 vectors written to and reranked from the vector
+// file (exact.go).
 func (q quantizer) storage() hnsw.Storage {
-	switch {
-	case q.cb != nil:
-		return pq.NewPQStorage(q.cb, pq.StorageOptions{})
-	case q.sq != nil:
-		return pq.NewInt8Storage(q.sq, pq.StorageOptions{})
+	if q.cb == nil && q.sq == nil {
+		return nil
 	}
-	return nil
+	if q.exact == nil {
+		panic("BUG: quantized index without its vector file")
+	}
+	opts := pq.StorageOptions{CodesOnly: true, Exact: q.exact}
+	if q.cb != nil {
+		return &exactStorage{Storage: pq.NewPQStorage(q.cb, opts), file: q.exact}
+	}
+	return &exactStorage{Storage: pq.NewInt8Storage(q.sq, opts), file: q.exact}
 }
+
+// rerankDepth is hnsw.Options.Rerank for a quantization: how many of the
+// walk's best candidates are rescored with exact distances (max(k, depth);
+// 0 = all ef). int8 codes rank almost exactly (fashion-mnist: reranking the
+// int8 top 20 finds the exact top 10), so i8 reranks the best 20 (2k at the
+// default k); PQ codes rank coarsely (the ADC top 100 holds 0.97 of the top
+// 10), so pq8/pq16 rerank all ef. docs/benchmarks.md, "Quantization", has
+// the measurements.
+func rerankDepth(quant string) int {
+	if quant == QuantI8 {
+		return i8RerankDepth
+	}
+	return 0
+}
+
+// i8RerankDepth is the rerank depth of i8 indexes.
+const i8RerankDepth = 20
 
 // newIndex returns an empty graph for cfg (already validated).
 func newIndex(dim int, cfg *IndexConfig, q quantizer) (*hnsw.Index, error) {
@@ -159,7 +184,16 @@ func newIndexCap(dim int, cfg *IndexConfig, q quantizer, capacity int) (*hnsw.In
 	if err != nil {
 		return nil, fmt.Errorf("cannot create index: %v: %w", err, ErrInvalid)
 	}
+	q.bind(x)
 	return x, nil
+}
+
+// bind points a quantized index's vector file at x, whose slots it
+// stores (the file reads from Pebble by id if a write failed).
+func (q quantizer) bind(x *hnsw.Index) {
+	if q.exact != nil {
+		q.exact.bindIndex(x)
+	}
 }
 
 // codebook builds the codebook of PQ configuration name for a pq8 or pq16
@@ -186,20 +220,41 @@ func (db *DB) codebook(name, quant string) (*pq.Codebook, error) {
 	return cb, nil
 }
 
-// quantizerFor returns the quantizer of an existing index (at Open).
-func (db *DB) quantizerFor(m *collMeta) (quantizer, error) {
+// quantizerFor returns the quantizer of an existing index (at Open), with
+// its vector file open, and what the file's header said: the caller
+// trusts the file only if it was clean for the checkpoint it loads. The
+// header is marked dirty (durably) before this returns, since the file is
+// written from now on.
+func (db *DB) quantizerFor(m *collMeta) (quantizer, exactState, error) {
+	var q quantizer
 	switch m.Index.Quantization {
 	case QuantPQ8, QuantPQ16:
 		cb, err := db.codebook(m.Index.PQName, m.Index.Quantization)
-		return quantizer{cb: cb}, err
+		if err != nil {
+			return quantizer{}, exactState{}, err
+		}
+		q.cb = cb
 	case QuantI8:
 		sq, err := pq.NewScalarQuantizer(m.I8Scale, m.I8Offset)
 		if err != nil {
-			return quantizer{}, fmt.Errorf("cannot rebuild the int8 quantizer: %v: %w", err, ErrInvalid)
+			return quantizer{}, exactState{}, fmt.Errorf("cannot rebuild the int8 quantizer: %v: %w", err, ErrInvalid)
 		}
-		return quantizer{sq: sq}, nil
+		q.sq = sq
+	default:
+		return quantizer{}, exactState{}, nil
 	}
-	return quantizer{}, nil
+	e, st, err := openExactFile(db, m.ID, m.Dim, m.Index.Metric == "cosine", false)
+	if err != nil {
+		return quantizer{}, exactState{}, err
+	}
+	if st.clean {
+		if err := e.markDirty(); err != nil {
+			_ = e.close()
+			return quantizer{}, exactState{}, err
+		}
+	}
+	q.exact = e
+	return q, st, nil
 }
 
 // i8Samples is the most vectors an i8 index trains its quantizer on.
@@ -345,6 +400,16 @@ func (c *Collection) createIndex(cfg IndexConfig) (err error) {
 		}
 		m.I8Scale, m.I8Offset = q.sq.Scale, q.sq.Offset
 	}
+	if cfg.Quantization != QuantF32 {
+		if q.exact, _, err = openExactFile(db, c.id, c.dim, cfg.Metric == "cosine", true); err != nil {
+			return err
+		}
+		defer func() {
+			if err != nil {
+				_ = q.exact.remove()
+			}
+		}()
+	}
 	x, err := newIndex(c.dim, &cfg, q)
 	if err != nil {
 		return err
@@ -438,7 +503,7 @@ func (c *Collection) dropIndex() error {
 	c.deletes.Store(st.DeletesEver)
 	c.mu.index.Close()
 	c.mu.index = nil
-	c.mu.quant = quantizer{}
+	c.removeExactLocked()
 	c.ckptSeq, c.ckptFile = 0, ""
 	c.dirty.Store(0)
 	c.needCkpt.Store(false)

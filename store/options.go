@@ -65,6 +65,15 @@ type Options struct {
 	// existing vectors, replay the log on open and bulk load. Default
 	// runtime.GOMAXPROCS(0).
 	BuildThreads int
+	// MinFreeBytes is the disk space reserve: a write that would leave less
+	// than this many bytes available on Dir's file system fails with
+	// ErrDiskFull (deletes may use half of it), so that Pebble, which does
+	// not survive ENOSPC, keeps room to flush and compact (diskspace.go).
+	// Default 4·MemTableSize (256 MiB with the default memtable): one
+	// memtable flushing while its WAL still exists, the next one's
+	// preallocated WAL, and the compaction the flush starts. A negative
+	// value disables the check.
+	MinFreeBytes int64
 	// Logger receives log lines. Default DefaultLogger.
 	Logger Logger
 }
@@ -79,6 +88,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = 64 << 20
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = 4 * int64(o.MemTableSize)
 	}
 	if o.CheckpointWrites == 0 {
 		o.CheckpointWrites = 8192
