@@ -1,6 +1,7 @@
 package server
 
 import (
+	"errors"
 	"io"
 	"slices"
 	"sync"
@@ -55,11 +56,26 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (buf *[]byte, ok bool) {
 	r := ctx.RequestBodyStream()
 	var err error
 	if cl >= 0 {
-		if cap(b) < cl {
-			b = make([]byte, 0, cl)
+		// The buffer grows with the bytes that arrive, never ahead of them
+		// by more than bodyGrowAhead: a client that announces MaxBody and
+		// sends nothing must not make the server allocate MaxBody.
+		for len(b) < cl {
+			if len(b) == cap(b) {
+				b = slices.Grow(b, min(cl-len(b), max(cap(b), bodyGrowAhead)))
+			}
+			var n int
+			n, err = r.Read(b[len(b):min(cap(b), cl)])
+			b = b[:len(b)+n]
+			if err == io.EOF && len(b) < cl {
+				err = io.ErrUnexpectedEOF
+			}
+			if err != nil {
+				if err == io.EOF {
+					err = nil
+				}
+				break
+			}
 		}
-		b = b[:cl]
-		_, err = io.ReadFull(r, b)
 	} else { // chunked: read until EOF, refusing more than limit bytes
 		for {
 			if len(b) == cap(b) {
@@ -85,12 +101,21 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (buf *[]byte, ok bool) {
 	if err != nil {
 		putBodyBuf(bp)
 		ctx.SetConnectionClose()
+		var te interface{ Timeout() bool }
+		if errors.As(err, &te) && te.Timeout() {
+			writeErrorBody(ctx, fasthttp.StatusRequestTimeout, "timeout", "request body not received within the read timeout", 0)
+			return nil, false
+		}
 		writeErrorBody(ctx, fasthttp.StatusBadRequest, "bad_request", "cannot read request body: "+err.Error(), 0)
 		return nil, false
 	}
 	ctx.Request.SetBodyRaw(b)
 	return bp, true
 }
+
+// bodyGrowAhead is how far readBody's buffer may grow ahead of the bytes
+// received when a Content-Length announces more.
+const bodyGrowAhead = 64 << 10
 
 func putBodyBuf(bp *[]byte) {
 	if bp == nil || cap(*bp) > 4<<20 {

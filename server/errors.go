@@ -31,6 +31,7 @@ var (
 	ErrTooLarge        = errors.New("server: payload too large")
 	ErrRateLimited     = errors.New("server: rate limited")
 	ErrNotReady        = errors.New("server: not ready")
+	ErrTimeout         = errors.New("server: request timed out")
 	ErrInternal        = errors.New("server: internal error")
 )
 
@@ -54,6 +55,7 @@ var kinds = []kind{
 	{ErrTooLarge, fasthttp.StatusRequestEntityTooLarge, codes.ResourceExhausted, "payload_too_large"},
 	{ErrRateLimited, fasthttp.StatusTooManyRequests, codes.ResourceExhausted, "rate_limited"},
 	{ErrNotReady, fasthttp.StatusServiceUnavailable, codes.Unavailable, "not_ready"},
+	{ErrTimeout, fasthttp.StatusRequestTimeout, codes.DeadlineExceeded, "timeout"},
 	{ErrInternal, fasthttp.StatusInternalServerError, codes.Internal, "internal"},
 }
 
@@ -73,6 +75,9 @@ var storeKinds = []kind{
 	{store.ErrNotEmpty, fasthttp.StatusConflict, codes.FailedPrecondition, "db_not_empty"},
 	{store.ErrTooLarge, fasthttp.StatusRequestEntityTooLarge, codes.InvalidArgument, "payload_too_large"},
 	{store.ErrNotSupported, fasthttp.StatusBadRequest, codes.Unimplemented, "not_supported"},
+	// Writes refused below the disk reserve (store/diskspace.go); they
+	// succeed again once space is freed, and reads keep working.
+	{store.ErrDiskFull, fasthttp.StatusInsufficientStorage, codes.ResourceExhausted, "insufficient_storage"},
 	{store.ErrClosed, fasthttp.StatusServiceUnavailable, codes.Unavailable, "not_ready"},
 	{store.ErrFailed, fasthttp.StatusServiceUnavailable, codes.Unavailable, "store_failed"},
 	{pq.ErrInvalidArgument, fasthttp.StatusBadRequest, codes.InvalidArgument, "invalid_argument"},
@@ -127,8 +132,23 @@ func kindOf(err error) (kind, bool) {
 			return k, true
 		}
 	}
+	// A streamed body (the bulk build) that stopped arriving before the
+	// read deadline: the client's fault, not the server's.
+	var te interface{ Timeout() bool }
+	if errors.As(err, &te) && te.Timeout() {
+		return timeoutKind, true
+	}
 	return internalKind, false
 }
+
+var timeoutKind = func() kind {
+	for _, k := range kinds {
+		if k.err == ErrTimeout {
+			return k
+		}
+	}
+	panic("BUG: no ErrTimeout row")
+}()
 
 // describe returns the status, code, client message and retry-after seconds
 // for err. Unclassified errors get a generic message: their text may hold
@@ -143,8 +163,11 @@ func describe(err error) (k kind, code, msg string, retryAfter int, known bool) 
 		}
 		retryAfter = ae.retryAfter
 	}
-	if !known || k.err == ErrInternal {
+	switch {
+	case !known || k.err == ErrInternal:
 		msg = "internal error"
+	case k.err == ErrTimeout && ae == nil:
+		msg = "the request body did not arrive within the read timeout" // the cause names addresses
 	}
 	return k, code, msg, retryAfter, known
 }

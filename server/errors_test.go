@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"os"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -35,6 +36,9 @@ func TestErrorTable(t *testing.T) {
 		{wrap(store.ErrNotEmpty), 409, "db_not_empty", codes.FailedPrecondition},
 		{wrap(store.ErrTooLarge), 413, "payload_too_large", codes.InvalidArgument},
 		{wrap(store.ErrClosed), 503, "not_ready", codes.Unavailable},
+		{wrap(store.ErrDiskFull), 507, "insufficient_storage", codes.ResourceExhausted},
+		{ErrTimeout, 408, "timeout", codes.DeadlineExceeded},
+		{fmt.Errorf("cannot read body: %w", os.ErrDeadlineExceeded), 408, "timeout", codes.DeadlineExceeded},
 		{wrap(pq.ErrTooFewVectors), 400, "too_few_vectors", codes.InvalidArgument},
 		{errors.New("disk on fire at /secret/path"), 500, "internal", codes.Internal},
 	}

@@ -76,13 +76,37 @@ type Options struct {
 	// are ignored.
 	Logger *slog.Logger
 
-	// ReadTimeout and WriteTimeout bound one HTTP request's read and the
-	// response's write. The defaults are 5 minutes each (index builds and
-	// large bodies are slow).
+	// HeaderTimeout bounds the read of a request's line and headers, from
+	// its first byte (or from the connection's accept), so that a client
+	// sending its headers slowly (slowloris) or not at all holds a
+	// connection this long at most. A request whose Content-Length is over
+	// its route's body limit gets no longer for the bytes read before it is
+	// refused. The default is 10 seconds.
+	HeaderTimeout time.Duration
+	// ReadTimeout bounds the read of a whole request, body included, from
+	// the end of its headers; the bulk build, once authenticated, gets at
+	// least 24 hours. WriteTimeout bounds the response's write. The
+	// defaults are 5 minutes each (large bodies are slow).
 	ReadTimeout, WriteTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. The default
 	// is 2 minutes.
 	IdleTimeout time.Duration
+	// MaxHeaderBytes is the largest request line plus headers; a larger
+	// one is refused with 431. It is also each connection's read buffer.
+	// The default is 8 KiB.
+	MaxHeaderBytes int
+	// MaxConns is the most connections served at once; more are answered
+	// 503 and closed. The default is 16384.
+	MaxConns int
+	// MaxConnsPerIP is the most connections served at once per client IP
+	// address (429 past it); zero means unlimited, the default, since the
+	// clients behind a proxy or a NAT share one address.
+	MaxConnsPerIP int
+	// MinFreeBytes is the free disk space under DataDir that writes keep
+	// (store.Options.MinFreeBytes; cmd/lsmvec passes it to store.Open):
+	// a write that would leave less is refused with 507. Zero means the
+	// store's default (4 memtables, 256 MiB); negative turns the check off.
+	MinFreeBytes int64
 	// ShutdownTimeout bounds how long Shutdown waits for in-flight requests
 	// before it closes connections. The default is 30 seconds.
 	ShutdownTimeout time.Duration
@@ -90,17 +114,20 @@ type Options struct {
 
 // Default values of Options fields, applied by EnsureDefaults.
 const (
-	DefaultHTTPAddr     = ":8080"
-	DefaultGRPCAddr     = ":50051"
-	DefaultDataDir      = "./data"
-	DefaultMaxBody      = 64 << 20
-	DefaultMaxBulkBytes = 8 << 30
-	DefaultCollection   = "default"
-	DefaultMetric       = "l2"
-	DefaultM            = 16
-	DefaultM0           = 32
-	DefaultEfConstr     = 200
-	DefaultEfSearch     = 64
+	DefaultHTTPAddr       = ":8080"
+	DefaultGRPCAddr       = ":50051"
+	DefaultDataDir        = "./data"
+	DefaultMaxBody        = 64 << 20
+	DefaultMaxBulkBytes   = 8 << 30
+	DefaultCollection     = "default"
+	DefaultMetric         = "l2"
+	DefaultM              = 16
+	DefaultM0             = 32
+	DefaultEfConstr       = 200
+	DefaultEfSearch       = 64
+	DefaultHeaderTimeout  = 10 * time.Second
+	DefaultMaxHeaderBytes = 8 << 10
+	DefaultMaxConns       = 16384
 )
 
 // EnsureDefaults fills every zero field with its default and returns o.
@@ -149,6 +176,15 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.LogOutput == nil {
 		o.LogOutput = os.Stderr
+	}
+	if o.HeaderTimeout == 0 {
+		o.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if o.MaxHeaderBytes == 0 {
+		o.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
+	if o.MaxConns == 0 {
+		o.MaxConns = DefaultMaxConns
 	}
 	if o.ReadTimeout == 0 {
 		o.ReadTimeout = 5 * time.Minute
@@ -201,8 +237,12 @@ func (o *Options) Validate() error {
 		return bad("ef_search %d must be >= 1", o.EfSearch)
 	case o.HTTPThreads < 0:
 		return bad("http threads %d must be >= 0", o.HTTPThreads)
-	case o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.IdleTimeout < 0 || o.ShutdownTimeout < 0:
+	case o.ReadTimeout < 0 || o.WriteTimeout < 0 || o.IdleTimeout < 0 || o.ShutdownTimeout < 0 || o.HeaderTimeout < 0:
 		return bad("timeouts must be >= 0")
+	case o.MaxHeaderBytes < 1024 || o.MaxHeaderBytes > 1<<20:
+		return bad("max header bytes %d must be in [1 KiB, 1 MiB]", o.MaxHeaderBytes)
+	case o.MaxConns < 1 || o.MaxConnsPerIP < 0:
+		return bad("max conns %d must be >= 1 and max conns per IP %d >= 0", o.MaxConns, o.MaxConnsPerIP)
 	}
 	if _, err := parseLogLevel(o.LogLevel); err != nil {
 		return bad("%v", err)

@@ -104,14 +104,27 @@ func New(db *store.DB, opts Options) (*Server, error) {
 	s.handler = r.Handler
 
 	s.httpSrv = &fasthttp.Server{
-		Name:                  "lsmvec",
-		Handler:               s.serveHTTP,
-		ErrorHandler:          s.httpTransportError,
-		HeaderReceived:        s.headerReceived,
-		MaxRequestBodySize:    int(opts.MaxBody),
-		ReadTimeout:           opts.ReadTimeout,
-		WriteTimeout:          opts.WriteTimeout,
-		IdleTimeout:           opts.IdleTimeout,
+		Name:               "lsmvec",
+		Handler:            s.serveHTTP,
+		ErrorHandler:       s.httpTransportError,
+		HeaderReceived:     s.headerReceived,
+		ExpectHandler:      s.expectContinue,
+		MaxRequestBodySize: int(opts.MaxBody),
+		// fasthttp's ReadTimeout runs from a request's first byte to the end
+		// of its headers; headerReceived then sets the body's deadline.
+		ReadTimeout:    opts.HeaderTimeout,
+		WriteTimeout:   opts.WriteTimeout,
+		IdleTimeout:    opts.IdleTimeout,
+		ReadBufferSize: opts.MaxHeaderBytes,
+		Concurrency:    opts.MaxConns,
+		MaxConnsPerIP:  opts.MaxConnsPerIP,
+		// Left on, fasthttp would read a multipart/form-data body of any
+		// size into memory and temporary files before any handler, auth
+		// or body limit runs.
+		DisablePreParseMultipartForm: true,
+		// Parse errors must not quote the request (its headers hold the
+		// API key) into the 400 or the log.
+		SecureErrorLogMessage: true,
 		CloseOnShutdown:       true,
 		NoDefaultServerHeader: true,
 		// The bulk build streams its body; readBody keeps MaxBody for the
@@ -153,6 +166,14 @@ func (s *Server) wrap(name string, need access, h fasthttp.RequestHandler) fasth
 		if err := s.admit(ctx, need); err != nil {
 			s.writeError(ctx, err)
 			return
+		}
+		if ctx.Request.IsBodyStream() {
+			// Only routes with their own body limit (the bulk build) keep
+			// their stream past readBody; now that the caller is known,
+			// its body may take longer than ReadTimeout.
+			if c := ctx.Conn(); c != nil {
+				_ = c.SetReadDeadline(time.Now().Add(max(s.opts.ReadTimeout, bulkReadTimeout)))
+			}
 		}
 		h(ctx)
 	}
@@ -244,20 +265,51 @@ func (s *Server) serveHTTP(ctx *fasthttp.RequestCtx) {
 	}
 }
 
-// headerReceived raises the body limit for the routes that have their own
-// (the bulk build); every other request keeps MaxBody.
+// headerReceived sets the deadline of the request's body, ReadTimeout,
+// and raises the body limit for the routes that have their own (the bulk
+// build); every other request keeps MaxBody. A body that will be refused
+// for its declared size gets no more time than the headers had: fasthttp
+// reads its first bytes (up to 8 KiB) before any handler, and a client
+// that announces gigabytes and sends nothing must not hold the connection.
+// The bulk build's long deadline is set only once its caller is
+// authenticated (wrap). The raw request URI is matched here; readBody
+// checks the normalized path again.
 func (s *Server) headerReceived(h *fasthttp.RequestHeader) fasthttp.RequestConfig {
+	limit := int(s.opts.MaxBody)
 	if len(s.bodyLimits) > 0 {
 		uri := h.RequestURI()
 		if i := bytes.IndexByte(uri, '?'); i >= 0 {
 			uri = uri[:i]
 		}
 		if n, ok := s.bodyLimits[string(uri)]; ok {
-			// A bulk body of gigabytes streams for longer than ReadTimeout.
-			return fasthttp.RequestConfig{MaxRequestBodySize: n, ReadTimeout: max(s.opts.ReadTimeout, bulkReadTimeout)}
+			limit = n
 		}
 	}
-	return fasthttp.RequestConfig{}
+	cfg := fasthttp.RequestConfig{MaxRequestBodySize: limit, ReadTimeout: s.opts.ReadTimeout}
+	if h.ContentLength() > limit {
+		cfg.ReadTimeout = min(s.opts.HeaderTimeout, s.opts.ReadTimeout)
+	}
+	return cfg
+}
+
+// expectContinue answers a request carrying "Expect: 100-continue": a body
+// over its route's limit is refused with 413 before the client sends it;
+// any other gets "100 Continue".
+func (s *Server) expectContinue(ctx *fasthttp.RequestCtx) int {
+	if ctx.Request.Header.ContentLength() > s.bodyLimit(ctx.Path()) {
+		writeErrorBody(ctx, fasthttp.StatusRequestEntityTooLarge, "payload_too_large",
+			"request body exceeds the size limit", 0)
+		return fasthttp.StatusRequestEntityTooLarge
+	}
+	return fasthttp.StatusContinue
+}
+
+// bodyLimit is the body limit of requests to path (normalized, no query).
+func (s *Server) bodyLimit(path []byte) int {
+	if n, ok := s.bodyLimits[b2s(path)]; ok {
+		return n
+	}
+	return int(s.opts.MaxBody)
 }
 
 // setBodyLimit gives requests to path (no query string) a body limit of n
@@ -271,6 +323,12 @@ func (s *Server) httpTransportError(ctx *fasthttp.RequestCtx, err error) {
 	if errors.Is(err, fasthttp.ErrBodyTooLarge) {
 		writeErrorBody(ctx, fasthttp.StatusRequestEntityTooLarge, "payload_too_large",
 			"request body exceeds the size limit (LSMVEC_MAX_BODY)", 0)
+		return
+	}
+	var small *fasthttp.ErrSmallBuffer
+	if errors.As(err, &small) {
+		writeErrorBody(ctx, fasthttp.StatusRequestHeaderFieldsTooLarge, "header_too_large",
+			"request line and headers exceed the size limit", 0)
 		return
 	}
 	var te interface{ Timeout() bool }

@@ -83,6 +83,17 @@ func parseBytes(v string) (int64, error) {
 	return n * mult, nil
 }
 
+func durationKnob(dst func(*server.Options) *time.Duration) func(*server.Options, string) error {
+	return func(o *server.Options, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a duration (like 30s)", v)
+		}
+		*dst(o) = d
+		return nil
+	}
+}
+
 func keysKnob(dst func(*server.Options) *[]string) func(*server.Options, string) error {
 	return func(o *server.Options, v string) error {
 		var keys []string
@@ -166,15 +177,42 @@ var knobs = []knob{
 	{"log-format", "LSMVEC_LOG_FORMAT", "text or json",
 		str(func(o *server.Options) *string { return &o.LogFormat }),
 		func(o *server.Options) string { return o.LogFormat }},
-	{"shutdown-timeout", "LSMVEC_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests",
+	{"header-timeout", "LSMVEC_HEADER_TIMEOUT", "longest a client may take to send a request's line and headers (slow clients are cut off)",
+		durationKnob(func(o *server.Options) *time.Duration { return &o.HeaderTimeout }),
+		func(o *server.Options) string { return o.HeaderTimeout.String() }},
+	{"read-timeout", "LSMVEC_READ_TIMEOUT", "longest a request body may take to arrive after its headers (the bulk build gets 24h)",
+		durationKnob(func(o *server.Options) *time.Duration { return &o.ReadTimeout }),
+		func(o *server.Options) string { return o.ReadTimeout.String() }},
+	{"max-header-bytes", "LSMVEC_MAX_HEADER_BYTES", "largest request line + headers (bytes; K/M suffixes); larger is 431",
 		func(o *server.Options, v string) error {
-			d, err := time.ParseDuration(strings.TrimSpace(v))
-			if err != nil {
-				return fmt.Errorf("%q is not a duration (like 30s)", v)
+			var n int64
+			if err := bytesKnob(func(*server.Options) *int64 { return &n })(o, v); err != nil {
+				return err
 			}
-			o.ShutdownTimeout = d
+			if n > 1<<30 {
+				return fmt.Errorf("%q is too large", v)
+			}
+			o.MaxHeaderBytes = int(n)
 			return nil
 		},
+		func(o *server.Options) string { return strconv.Itoa(o.MaxHeaderBytes) }},
+	{"max-conns", "LSMVEC_MAX_CONNS", "most HTTP connections served at once (more get 503)",
+		intKnob(func(o *server.Options) *int { return &o.MaxConns }),
+		func(o *server.Options) string { return strconv.Itoa(o.MaxConns) }},
+	{"max-conns-per-ip", "LSMVEC_MAX_CONNS_PER_IP", "most HTTP connections per client IP; 0 = unlimited",
+		intKnob(func(o *server.Options) *int { return &o.MaxConnsPerIP }),
+		func(o *server.Options) string { return strconv.Itoa(o.MaxConnsPerIP) }},
+	{"min-free-bytes", "LSMVEC_MIN_FREE_BYTES", "free disk space writes must leave (bytes; K/M/G); less is 507; 0 = 256M, -1 = off",
+		func(o *server.Options, v string) error {
+			if strings.TrimSpace(v) == "-1" {
+				o.MinFreeBytes = -1
+				return nil
+			}
+			return bytesKnob(func(o *server.Options) *int64 { return &o.MinFreeBytes })(o, v)
+		},
+		func(o *server.Options) string { return strconv.FormatInt(o.MinFreeBytes, 10) }},
+	{"shutdown-timeout", "LSMVEC_SHUTDOWN_TIMEOUT", "how long SIGTERM waits for in-flight requests",
+		durationKnob(func(o *server.Options) *time.Duration { return &o.ShutdownTimeout }),
 		func(o *server.Options) string { return o.ShutdownTimeout.String() }},
 }
 

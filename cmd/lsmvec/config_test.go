@@ -25,7 +25,9 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		"LSMVEC_COLLECTION", "vecs", "LSMVEC_DIM", "128", "LSMVEC_METRIC", "cosine",
 		"LSMVEC_M", "8", "LSMVEC_MMAX", "24", "LSMVEC_EFC", "100", "LSMVEC_EFS_DEFAULT", "50",
 		"LSMVEC_HTTP_THREADS", "2", "LSMVEC_LOG_LEVEL", "debug", "LSMVEC_LOG_FORMAT", "json",
-		"LSMVEC_SHUTDOWN_TIMEOUT", "5s",
+		"LSMVEC_SHUTDOWN_TIMEOUT", "5s", "LSMVEC_HEADER_TIMEOUT", "3s", "LSMVEC_READ_TIMEOUT", "1m",
+		"LSMVEC_MAX_HEADER_BYTES", "16K", "LSMVEC_MAX_CONNS", "100", "LSMVEC_MAX_CONNS_PER_IP", "10",
+		"LSMVEC_MIN_FREE_BYTES", "1G",
 	), &bytes.Buffer{})
 	if err != nil {
 		t.Fatal(err)
@@ -36,7 +38,9 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 		o.RateLimit != 2.5 || o.RateBurst != 7 || o.MaxBody != 1<<20 || o.MaxBulkBytes != 2<<30 ||
 		o.Collection != "vecs" || o.Dim != 128 || o.Metric != "cosine" || o.M != 8 || o.M0 != 24 ||
 		o.EfConstruction != 100 || o.EfSearch != 50 || o.HTTPThreads != 2 || o.LogLevel != "debug" ||
-		o.LogFormat != "json" || o.ShutdownTimeout != 5*time.Second {
+		o.LogFormat != "json" || o.ShutdownTimeout != 5*time.Second || o.HeaderTimeout != 3*time.Second ||
+		o.ReadTimeout != time.Minute || o.MaxHeaderBytes != 16<<10 || o.MaxConns != 100 ||
+		o.MaxConnsPerIP != 10 || o.MinFreeBytes != 1<<30 {
 		t.Fatalf("options from env: %+v", o)
 	}
 	// Flags win over env.
@@ -47,6 +51,13 @@ func TestParseConfigEnvAndFlags(t *testing.T) {
 	}
 	if o := cfg.opts; o.HTTPAddr != "127.0.0.1:7000" || o.DataDir != "/d" || o.M != 12 || o.MaxBody != 2048 {
 		t.Fatalf("flags did not win: %+v", o)
+	}
+	cfg, err = parseConfig([]string{"-min-free-bytes", "-1", "-header-timeout", "250ms"}, envMap(), &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o := cfg.opts; o.MinFreeBytes != -1 || o.HeaderTimeout != 250*time.Millisecond {
+		t.Fatalf("-min-free-bytes -1 -header-timeout 250ms: %+v", o)
 	}
 }
 
@@ -62,6 +73,9 @@ func TestParseConfigErrors(t *testing.T) {
 		{nil, []string{"LSMVEC_MAX_BODY", "-5"}, "LSMVEC_MAX_BODY"},
 		{nil, []string{"LSMVEC_RATE_LIMIT", "fast"}, "LSMVEC_RATE_LIMIT"},
 		{nil, []string{"LSMVEC_SHUTDOWN_TIMEOUT", "5"}, "LSMVEC_SHUTDOWN_TIMEOUT"},
+		{nil, []string{"LSMVEC_HEADER_TIMEOUT", "-1s"}, "LSMVEC_HEADER_TIMEOUT"},
+		{nil, []string{"LSMVEC_MAX_HEADER_BYTES", "2T"}, "LSMVEC_MAX_HEADER_BYTES"},
+		{nil, []string{"LSMVEC_MIN_FREE_BYTES", "-2"}, "LSMVEC_MIN_FREE_BYTES"},
 		{[]string{"-m", "x"}, nil, "-m"},
 		{[]string{"-nope"}, nil, "nope"},
 		{[]string{"extra"}, nil, "extra"},

@@ -62,7 +62,7 @@ func run(args []string, getenv func(string) string, stderr io.Writer) int {
 		slog.String("grpc", opts.GRPCAddr), slog.String("kernels", kernels.Impl()),
 		slog.Int("gomaxprocs", runtime.GOMAXPROCS(0)))
 
-	db, err := store.Open(store.Options{Dir: opts.DataDir, Logger: storeLogger{lg}})
+	db, err := store.Open(store.Options{Dir: opts.DataDir, Logger: storeLogger{lg}, MinFreeBytes: opts.MinFreeBytes})
 	if err != nil {
 		lg.Error("cannot open the store", slog.String("err", err.Error()))
 		return 1
