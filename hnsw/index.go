@@ -255,6 +255,10 @@ type Index struct {
 	closed     chan struct{}
 	done       chan struct{}
 
+	// rerank is Options.Rerank, which SetRerank may change while searches
+	// run (a snapshot does not carry it: it is the caller's search setting).
+	rerank atomic.Int32
+
 	// Tunables for tests and benchmarks (not options: they are heuristics).
 	exactFilterMax int // allowed-set size at or below which filtered search is exact; < 0: always walk first (tests)
 }
@@ -293,6 +297,7 @@ func newIndex(opts Options) *Index {
 		done:           make(chan struct{}),
 		exactFilterMax: 2048,
 	}
+	x.rerank.Store(int32(min(opts.Rerank, math.MaxInt32)))
 	x.g.init(opts)
 	x.ids.init()
 	x.searchers.x = x
@@ -300,7 +305,24 @@ func newIndex(opts Options) *Index {
 }
 
 // Options returns the options the index runs with, defaults filled in.
-func (x *Index) Options() Options { return x.opts }
+func (x *Index) Options() Options {
+	o := x.opts
+	o.Rerank = int(x.rerank.Load())
+	return o
+}
+
+// SetRerank sets Options.Rerank, how many of a search's best candidates a
+// Reranker re-scores (0: all ef). Read does not restore it, since a
+// snapshot holds the graph, not the caller's search settings: a caller
+// that opens a quantized index from a snapshot sets it again. It is safe
+// while searches run; each search uses the value it finds at its end.
+func (x *Index) SetRerank(n int) error {
+	if n < 0 {
+		return fmt.Errorf("cannot set rerank %d: %w", n, ErrInvalidOptions)
+	}
+	x.rerank.Store(int32(min(n, math.MaxInt32)))
+	return nil
+}
 
 // Add inserts vec under id, or replaces the vector already there (upsert).
 // The index copies vec (normalised first for Cosine). It returns an error

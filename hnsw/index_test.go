@@ -1,6 +1,7 @@
 package hnsw
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"math"
@@ -247,5 +248,39 @@ func TestRecallSynthetic(t *testing.T) {
 				t.Fatalf("recall %.4f < 0.9", r)
 			}
 		})
+	}
+}
+
+// TestSetRerank: the rerank depth is a search setting, settable on a live
+// index and not carried by a snapshot.
+func TestSetRerank(t *testing.T) {
+	x, err := New(Options{Dim: 4, Rerank: 7})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if got := x.Options().Rerank; got != 7 {
+		t.Fatalf("Options().Rerank = %d, want 7", got)
+	}
+	if err := x.SetRerank(-1); !errors.Is(err, ErrInvalidOptions) {
+		t.Fatalf("SetRerank(-1) = %v, want ErrInvalidOptions", err)
+	}
+	if err := x.SetRerank(30); err != nil || x.Options().Rerank != 30 {
+		t.Fatalf("SetRerank(30) = %v, Options().Rerank = %d", err, x.Options().Rerank)
+	}
+	if err := x.Add(1, []float32{1, 2, 3, 4}); err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if _, err := x.WriteTo(&buf); err != nil {
+		t.Fatal(err)
+	}
+	y, err := Read(&buf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer y.Close()
+	if got := y.Options().Rerank; got != 0 {
+		t.Fatalf("a snapshot's Rerank = %d, want 0 (not carried)", got)
 	}
 }

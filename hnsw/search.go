@@ -387,8 +387,8 @@ func (x *Index) sortedResults(s *searcher, k int) []cand {
 	if !ok || n == 0 {
 		return s.sel
 	}
-	if x.opts.Rerank > 0 {
-		n = min(n, max(k, x.opts.Rerank))
+	if r := int(x.rerank.Load()); r > 0 {
+		n = min(n, max(k, r))
 		s.sel = s.sel[:n]
 	}
 	ids := slices.Grow(s.ids[:0], n)[:n]

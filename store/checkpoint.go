@@ -310,6 +310,9 @@ func (c *Collection) recover() (err error) {
 			c.db.opts.Logger.Errorf("collection %q: %v; rebuilding the index from the stored vectors", c.name, err)
 		}
 		if x != nil {
+			// The snapshot does not carry the rerank depth (a search
+			// setting): without it a quantized index would rerank all ef.
+			_ = x.SetRerank(rerankDepth(m.Index.Quantization))
 			q.bind(x)
 			if err := c.checkExactFile(x, xs, ckptSeq); err != nil {
 				x.Close()

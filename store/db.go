@@ -141,6 +141,17 @@ func Open(opts Options) (*DB, error) {
 	}
 	db.bg.Add(1)
 	go db.checkpointLoop()
+	// A recovery that rebuilt an index, or replayed a long log, leaves a
+	// checkpoint due: take it now, or every crash before the next
+	// CheckpointWrites writes would replay a longer log on its Open.
+	db.mu.Lock()
+	for _, c := range db.mu.colls {
+		if c.needCkpt.Load() || c.dirty.Load() >= int64(opts.CheckpointWrites) {
+			db.kickCheckpointer()
+			break
+		}
+	}
+	db.mu.Unlock()
 	return db, nil
 }
 

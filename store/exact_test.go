@@ -139,6 +139,16 @@ func TestExactFile(t *testing.T) {
 			if got := db.exactRebuilds.Load(); got != 0 {
 				t.Fatalf("clean reopen rebuilt %d vector files", got)
 			}
+			// The rerank depth is not in the snapshot: Open sets it again.
+			for name := range vecs {
+				c, _ := db.Collection(name)
+				c.mu.RLock()
+				got, want := c.mu.index.Options().Rerank, rerankDepth(c.mu.meta.Index.Quantization)
+				c.mu.RUnlock()
+				if got != want {
+					t.Fatalf("%s reopened from its checkpoint reranks %d, want %d", name, got, want)
+				}
+			}
 			checkExact(t, db, vecs, rng, 20)
 			// More writes, then a crash: no final checkpoint, so the files
 			// are dirty and Open rebuilds them (and replays the log).

@@ -951,3 +951,40 @@ func TestUseAfterClose(t *testing.T) {
 		t.Fatalf("second Close: %v", err)
 	}
 }
+
+// TestOpenCheckpointsAfterReplay: an Open that replays CheckpointWrites or
+// more log records checkpoints at once, without waiting for more writes or
+// the timer, so that repeated crashes do not replay an ever longer log.
+func TestOpenCheckpointsAfterReplay(t *testing.T) {
+	rng := seededRand(t)
+	opts := testOptions(t, t.TempDir())
+	opts.CheckpointInterval = -1
+	opts.CheckpointWrites = 1 << 20
+	db := openT(t, opts)
+	c, err := db.CreateCollection(CollectionConfig{Name: "default", Dim: 8, Family: FamilyV1,
+		Index: &IndexConfig{Metric: "l2", M: 8, EfConstruction: 32}})
+	must(t, "create", err)
+	const n = 300
+	for i := 0; i < n; i++ {
+		must(t, "put", c.Put(uint64(i), randVec(rng, 8)))
+	}
+	db.testSkipCloseCheckpoint = true // a crash: the next Open replays n records
+	closeT(t, db)
+
+	opts.CheckpointWrites = 100
+	db = openT(t, opts)
+	defer closeT(t, db)
+	c, _ = db.Collection("default")
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		st, err := c.Stats()
+		must(t, "stats", err)
+		if st.WritesSinceCheckpoint == 0 && st.CheckpointSeq > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint after replaying %d records (CheckpointWrites %d): %+v", n, opts.CheckpointWrites, st)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
