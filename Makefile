@@ -6,7 +6,7 @@ TMPBIN    ?= $(CURDIR)/.tmp
 RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench benchdoc fuzz soak vet clean
+.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench bench-quant benchdoc fuzz soak vet clean
 
 all: build
 
@@ -94,6 +94,11 @@ test-arm64:
 BENCHCOUNT ?= 6
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./kernels/... ./bench/...
+
+# bench-quant: the served f32 / i8 / pq8 indexes on fashion-mnist-784 through
+# the store (build, open, memory, recall and QPS side by side; ~10 min).
+bench-quant:
+	LSMVEC_QUANT_BENCH=1 $(GO) test -count=1 -v -run FashionQuantized -timeout 60m ./store
 
 # benchdoc regenerates the lsmvec-bench region of docs/benchmarks.md and
 # docs/bench/ (siftsmall and fashion-mnist-784; f32, i8, pq8; in-process and
