@@ -3,7 +3,7 @@ GO        ?= go
 GOFLAGS   ?=
 TMPBIN    ?= $(CURDIR)/.tmp
 # Packages with shared state: their tests also run under the race detector.
-RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/...
+RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/... ./python/lsm_vec/capi/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench bench-quant benchdoc fuzz soak vet clean
@@ -79,7 +79,7 @@ testpython:
 bench-python-embedded:
 	@/usr/bin/python3 -c 'import numpy, hnswlib' 2>/dev/null || ($(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq python3-numpy python3-hnswlib >/dev/null)
 	/usr/bin/python3 -m pip install --no-build-isolation --no-deps -q --upgrade --target $(TMPBIN)/lsm_vec-site .
-	PYTHONPATH=$(TMPBIN)/lsm_vec-site /usr/bin/python3 python/lsm_vec/bench/bench_fashion.py
+	PYTHONPATH=$(TMPBIN)/lsm_vec-site /usr/bin/python3 python/lsm_vec/bench/bench_fashion.py --dir $(TMPBIN)/lsm_vec-bench
 
 # test-arm64 cross-compiles the kernel tests for arm64 and runs them under
 # qemu-aarch64-static (Debian's qemu-user-static, installed here when missing).

@@ -11,14 +11,14 @@ shared library built by `pip install --no-build-isolation .` at the
 repository root (README.md, "Embedded Python engine").
 """
 
-from ._db import MAX_EF, MAX_K, DistanceMetric, LSMVecDB, LSMVecDBOptions, SearchResult
+from ._db import MAX_EF, MAX_K, NO_ID, DistanceMetric, LSMVecDB, LSMVecDBOptions, SearchResult
 from ._errors import (Closed, Conflict, DimensionMismatch, InternalError, InvalidArgument, LSMVecError, NotFound,
                       StorageError, TooLarge)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "DistanceMetric", "LSMVecDB", "LSMVecDBOptions", "SearchResult", "MAX_K", "MAX_EF",
+    "DistanceMetric", "LSMVecDB", "LSMVecDBOptions", "SearchResult", "MAX_K", "MAX_EF", "NO_ID",
     "LSMVecError", "InvalidArgument", "DimensionMismatch", "NotFound", "Conflict", "Closed", "TooLarge",
     "StorageError", "InternalError",
 ]

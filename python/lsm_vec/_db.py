@@ -13,22 +13,26 @@ waits for calls in flight; calls after it raise Closed.
 
 import ctypes
 import enum
+import gc
 import json
 import os
+import sys
 import threading
 from array import array
 from collections import namedtuple
 from ctypes import POINTER, byref, c_char_p, c_float, c_int, c_int32, c_int64, c_size_t, c_uint64, c_void_p
+from itertools import repeat
 
 from ._errors import BUFFER_TOO_SMALL, CODES, Closed, InternalError, InvalidArgument, LSMVecError
 
-__all__ = ["DistanceMetric", "LSMVecDBOptions", "LSMVecDB", "SearchResult"]
+__all__ = ["DistanceMetric", "LSMVecDBOptions", "LSMVecDB", "SearchResult", "NO_ID"]
 
 _LIB_NAME = "_lsmvec.so"
 _ERRCAP = 1024
 MAX_K = 10000  # the server's /v1 limit
 MAX_EF = 65536
 _U64 = 1 << 64
+NO_ID = _U64 - 1  # pads the rows of search_knn_batch(numpy=True) that have fewer than k results
 
 SearchResult = namedtuple("SearchResult", ["id", "distance"])
 SearchResult.__doc__ = "One neighbour: the vector's id and its distance to the query."
@@ -122,9 +126,10 @@ def _floats(obj, what="vector"):
 
     float32 C-contiguous buffers (numpy arrays, array('f'), memoryviews) are
     passed in place, without a Python loop; read-only ones are copied with
-    one memcpy. Lists and tuples, and buffers of other element types, are
-    converted to array('f') by C code. keepalive must stay referenced until
-    the call returns."""
+    one memcpy, except numpy arrays (read in place through their
+    __array_interface__: Go only reads inputs). Lists and tuples, and
+    buffers of other element types, are converted to array('f') by C code.
+    keepalive must stay referenced until the call returns."""
     if isinstance(obj, (list, tuple)):
         try:
             a = array("f", obj)
@@ -149,6 +154,9 @@ def _floats(obj, what="vector"):
     if n == 0:
         return None, 0, mv
     if mv.readonly:
+        np = sys.modules.get("numpy")  # a read-only numpy array: its address, no copy
+        if np is not None and isinstance(obj, np.ndarray):
+            return obj.__array_interface__["data"][0], n, obj
         a = array("f")
         a.frombytes(mv.cast("B"))
         return a.buffer_info()[0], n, a
@@ -164,6 +172,52 @@ def _flat(rows):
         else:
             out.append(r)
     return out
+
+
+_tuple_new = tuple.__new__
+
+
+def _result_lists(ids, dists, counts, nq, k):
+    """Lists of SearchResult, one per query, from the flat result arrays of
+    a batch search. Built by C-level iteration (no Python frame per result:
+    SearchResult(i, d) would call namedtuple's Python __new__ 10 times per
+    query); tuple.__new__(SearchResult, (i, d)) makes the same object.
+
+    The cyclic garbage collector is paused while the lists are built, as
+    timeit pauses it: the objects built here cannot form cycles, yet their
+    number (n·k tuples) would otherwise set off a collection every 700 of
+    them and, every few batches, a full one over the whole process's
+    objects. It is re-enabled only if it was enabled on entry (another
+    thread that disables it meanwhile finds it enabled again; nothing
+    leaves it disabled)."""
+    n = nq * k
+    enabled = gc.isenabled()
+    if enabled:
+        gc.disable()
+    try:
+        rs = list(map(_tuple_new, repeat(SearchResult, n), zip(ids, dists)))
+        if counts.count(k) == nq:
+            return list(map(rs.__getitem__, map(slice, range(0, n, k), range(k, n + k, k))))
+        return [rs[o:o + c] for o, c in zip(range(0, n, k), counts)]
+    finally:
+        if enabled:
+            gc.enable()
+
+
+_np_mod = None
+
+
+def _numpy():
+    """numpy, imported on first use (the package itself needs only the
+    standard library)."""
+    global _np_mod
+    if _np_mod is None:
+        try:
+            import numpy
+        except ImportError:
+            raise ImportError("lsm_vec: numpy=True needs numpy, which is not installed") from None
+        _np_mod = numpy
+    return _np_mod
 
 
 def _matrix(obj, dim, what="queries"):
@@ -242,7 +296,7 @@ def _load():
                               c_void_p) + eb,
             "lsmvec_search_batch": (c_uint64, c_void_p, c_int64, c_int64, c_int32, c_int32, c_char_p, c_int64, c_int32,
                                     c_void_p, c_void_p, c_void_p) + eb,
-            "lsmvec_go_search_loop": (c_uint64, c_void_p, c_int64, c_int64, c_int32, c_int32, c_int32,
+            "lsmvec_go_search_loop": (c_uint64, c_void_p, c_int64, c_int64, c_int32, c_int32, c_int32, c_int32,
                                       POINTER(c_int64)) + eb,
             "lsmvec_payload_get": (c_uint64, c_uint64, c_void_p, c_int64, POINTER(c_int64)) + eb,
             "lsmvec_payload_set": (c_uint64, c_uint64, c_char_p, c_int64) + eb,
@@ -467,7 +521,7 @@ class LSMVecDB:
         if rc:
             _raise(rc, sc.err)
         c = cnt.value
-        return list(map(SearchResult, ids[:c], dists[:c]))
+        return list(map(_tuple_new, repeat(SearchResult, c), zip(ids[:c], dists[:c])))  # = SearchResult(i, d)
 
     def search(self, query, k=10, ef_search=None, filter=None):
         """The /v1 search: up to k neighbours of query whose payload matches
@@ -487,46 +541,75 @@ class LSMVecDB:
         c = cnt.value
         return [{"id": i, "distance": d} for i, d in zip(ids[:c], dists[:c])]
 
-    def search_knn_batch(self, queries, k, ef_search=None, dim=None, threads=1, filter=None, raw=False):
-        """Searches many queries in one call: queries is a 2-D float32 buffer
-        (numpy (n, dim) array, memoryview), a list of vectors, or a flat
-        buffer with dim. threads: Go goroutines (0 = all CPUs; 1, the
-        default, is single-threaded). Returns one list of SearchResult per
-        query; raw=True returns (ids, distances, counts) arrays instead:
-        array('Q') and array('f') of n·k entries (query i's at i·k) and
-        array('i') of n counts."""
+    def search_knn_batch(self, queries, k, ef_search=None, dim=None, threads=1, filter=None, raw=False,
+                         numpy=False):
+        """Searches many queries in one call (one crossing into Go, the GIL
+        released throughout): queries is a 2-D float32 buffer (numpy (n, dim)
+        array, memoryview), a list of vectors, or a flat buffer with dim;
+        float32 C-contiguous numpy arrays and writable buffers are read in
+        place, not copied.
+        threads: Go goroutines (0 = all CPUs; 1, the default, is
+        single-threaded). filter: as in search().
+
+        Returns one list of SearchResult per query, nearest first (the
+        default; the cyclic garbage collector is paused while they are
+        built, and left as it was found). numpy=True returns (ids, distances) numpy arrays instead,
+        as hnswlib's knn_query does: ids uint64 and distances float32, both
+        of shape (n, k) and owned by the caller; a query with fewer than k
+        neighbours (a collection of fewer than k vectors, a selective
+        filter) has its row padded with id NO_ID (2^64 - 1) and distance
+        inf, a distance no stored vector has. It builds no Python object
+        per result, so it is the fast form for large batches; it needs
+        numpy (ImportError without it). raw=True returns (ids, distances,
+        counts) as flat arrays: array('Q') and array('f') of n·k entries
+        (query i's at i·k, valid up to counts[i]) and array('i') of n
+        counts."""
         k = _int(k, "k", 1, MAX_K)
         ef = 0 if ef_search is None else _int(ef_search, "ef_search", 1, MAX_EF)
         threads = _int(threads, "threads", 0, 4096)
         f = None if filter is None else _json_arg(filter, "filter")
+        if numpy and raw:
+            raise InvalidArgument("raw=True and numpy=True are two output forms: pass one")
+        np = _numpy() if numpy else None
         addr, nq, d, keep = _matrix(queries, dim)
-        ids = array("Q", bytes(8 * nq * k))
-        dists = array("f", bytes(4 * nq * k))
+        if np is not None:
+            ids = np.empty((nq, k), dtype=np.uint64)
+            dists = np.empty((nq, k), dtype=np.float32)
+            ids_addr = ids.__array_interface__["data"][0]
+            dists_addr = dists.__array_interface__["data"][0]
+        else:
+            ids = array("Q", bytes(8 * nq * k))
+            dists = array("f", bytes(4 * nq * k))
+            ids_addr = ids.buffer_info()[0]
+            dists_addr = dists.buffer_info()[0]
         counts = array("i", bytes(4 * nq))
         sc = _scratch
         rc = self._lib.lsmvec_search_batch(self._handle(), addr, nq, d, k, ef, f, 0 if f is None else len(f), threads,
-                                           ids.buffer_info()[0], dists.buffer_info()[0], counts.buffer_info()[0],
-                                           sc.err, _ERRCAP)
+                                           ids_addr, dists_addr, counts.buffer_info()[0], sc.err, _ERRCAP)
         if rc:
             _raise(rc, sc.err)
+        if np is not None:
+            if counts.count(k) != nq:  # pad the short rows
+                short = np.arange(k) >= np.frombuffer(counts, dtype=np.int32)[:, None]
+                ids[short] = NO_ID
+                dists[short] = np.inf
+            return ids, dists
         if raw:
             return ids, dists, counts
-        out = []
-        for q in range(nq):
-            o = q * k
-            c = counts[q]
-            out.append(list(map(SearchResult, ids[o:o + c], dists[o:o + c])))
-        return out
+        return _result_lists(ids, dists, counts, nq, k)
 
-    def _go_search_loop(self, queries, k, ef_search=None, dim=None, rounds=1):
-        """Benchmark hook: runs the queries through the store's Search in a
-        Go loop (no Python per query); returns the results seen."""
+    def _go_search_loop(self, queries, k, ef_search=None, dim=None, rounds=1, threads=1):
+        """Benchmark hook: runs the queries rounds times through the store's
+        Search in a Go loop (no Python per query) on threads goroutines
+        (0: all CPUs), as search_knn_batch shares them; returns the number
+        of results seen."""
         addr, nq, d, keep = _matrix(queries, dim)
         ef = 0 if ef_search is None else _int(ef_search, "ef_search", 1, MAX_EF)
         seen = c_int64()
         sc = _scratch
         rc = self._lib.lsmvec_go_search_loop(self._handle(), addr, nq, d, _int(k, "k", 1, MAX_K), ef,
-                                             _int(rounds, "rounds", 1, 1 << 20), byref(seen), sc.err, _ERRCAP)
+                                             _int(rounds, "rounds", 1, 1 << 20), _int(threads, "threads", 0, 4096),
+                                             byref(seen), sc.err, _ERRCAP)
         if rc:
             _raise(rc, sc.err)
         return seen.value

@@ -301,11 +301,12 @@ func lsmvec_search_batch(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef C.i
 }
 
 // lsmvec_go_search_loop is a benchmark hook: it runs the queries through
-// Collection.Search in a plain Go loop (engine.goSearchLoop) so that a
-// benchmark can compare Python's figures with Go's in the same process.
+// Collection.Search in a plain Go loop on threads goroutines (≤ 0:
+// GOMAXPROCS; engine.goSearchLoop) so that a benchmark can compare
+// Python's figures with Go's in the same process, thread for thread.
 //
 //export lsmvec_go_search_loop
-func lsmvec_go_search_loop(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef, rounds C.int32_t, seen *C.int64_t,
+func lsmvec_go_search_loop(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef, rounds, threads C.int32_t, seen *C.int64_t,
 	errbuf *C.char, errcap C.size_t) (rc C.int) {
 	defer guard(&rc, errbuf, errcap)
 	e, err := lookup(h)
@@ -319,7 +320,7 @@ func lsmvec_go_search_loop(h C.uint64_t, qs *C.float, nq, dim C.int64_t, k, ef, 
 	if err != nil {
 		return fail(err, errbuf, errcap)
 	}
-	s, err := e.goSearchLoop(qv, int(dim), int(nq), int(k), int(ef), int(rounds))
+	s, err := e.goSearchLoop(qv, int(dim), int(nq), int(k), int(ef), int(rounds), int(threads))
 	if seen != nil {
 		*seen = C.int64_t(s)
 	}

@@ -418,13 +418,16 @@ func (e *engine) searchBatch(qs []float32, dim, k, ef int, f *filter.Filter, thr
 	return first
 }
 
-// goSearchLoop runs the nq queries of qs one after another rounds times,
-// exactly as an in-process Go caller would (Collection.Search into a
-// reused slice, nothing copied out), and returns how many results it saw.
-// It exists for the benchmark script: the reference the Python figures are
-// compared with, measured in the same process on the same index.
-func (e *engine) goSearchLoop(qs []float32, dim, nq, k, ef, rounds int) (int, error) {
-	if dim < 1 || k < 1 || nq < 1 || len(qs) != nq*dim {
+// goSearchLoop runs the nq queries of qs rounds times, exactly as an
+// in-process Go caller would (Collection.Search into a reused slice,
+// nothing copied out), and returns how many results it saw. threads
+// goroutines (≤ 0: GOMAXPROCS) share the queries as searchBatch shares
+// them, each with its own result slice; 1 is a plain loop on the calling
+// goroutine. It exists for the benchmark script: the reference the Python
+// figures are compared with, measured in the same process on the same
+// index with the same number of threads.
+func (e *engine) goSearchLoop(qs []float32, dim, nq, k, ef, rounds, threads int) (int, error) {
+	if dim < 1 || k < 1 || nq < 1 || rounds < 1 || len(qs) != nq*dim {
 		return 0, fmt.Errorf("cannot run search loop: %w", errInvalid)
 	}
 	e.mu.RLock()
@@ -436,18 +439,50 @@ func (e *engine) goSearchLoop(qs []float32, dim, nq, k, ef, rounds int) (int, er
 	if c == nil {
 		return 0, fmt.Errorf("cannot run search loop: %w", store.ErrNotFound)
 	}
-	var res []store.Result
-	seen := 0
-	for r := 0; r < rounds; r++ {
-		for i := 0; i < nq; i++ {
+	if ef > 0 {
+		ef = max(ef, k) // as searchBatch does
+	}
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	total := nq * rounds
+	threads = min(threads, total)
+	// run searches the queries i ≡ first (mod step) of all rounds.
+	run := func(first, step int) (int, error) {
+		var res []store.Result
+		var err error
+		seen := 0
+		for j := first; j < total; j += step {
+			i := j % nq
 			res, err = c.Search(qs[i*dim:(i+1)*dim], k, ef, nil, res[:0])
 			if err != nil {
 				return seen, err
 			}
 			seen += len(res)
 		}
+		return seen, nil
 	}
-	return seen, nil
+	if threads == 1 {
+		return run(0, 1)
+	}
+	var (
+		wg   sync.WaitGroup
+		seen = make([]int, threads)
+		errs = make([]error, threads)
+		sum  int
+	)
+	for t := 0; t < threads; t++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seen[t], errs[t] = run(t, threads)
+		}()
+	}
+	wg.Wait()
+	for _, n := range seen {
+		sum += n
+	}
+	return sum, errors.Join(errs...)
 }
 
 // payload appends the payload of id to dst.

@@ -23,6 +23,9 @@ func openTest(t *testing.T, dim int) *engine {
 }
 
 func TestEngineSearchAllocatesNothing(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector makes sync.Pool drop items: allocation counts are meaningless")
+	}
 	const seed = 7
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewSource(seed))
@@ -126,5 +129,53 @@ func TestReopenKeepsData(t *testing.T) {
 	p, err := e.payload(5, nil)
 	if err != nil || string(p) != `{"a":1}` {
 		t.Fatalf("payload = %s, %v", p, err)
+	}
+}
+
+// TestGoSearchLoopThreads checks the benchmark's Go reference: every
+// thread count searches every query of every round, and finds what
+// searchBatch finds.
+func TestGoSearchLoopThreads(t *testing.T) {
+	const seed, dim, n, nq, k = 11, 8, 300, 23, 5
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewSource(seed))
+	e := openTest(t, dim)
+	v := make([]float32, dim)
+	for i := 0; i < n; i++ {
+		for j := range v {
+			v[j] = rng.Float32()
+		}
+		if err := e.put(uint64(i), v, nil, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	qs := make([]float32, nq*dim)
+	for i := range qs {
+		qs[i] = rng.Float32()
+	}
+	ids, dists, counts := make([]uint64, nq*k), make([]float32, nq*k), make([]int32, nq)
+	if err := e.searchBatch(qs, dim, k, 0, nil, 3, ids, dists, counts); err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, c := range counts {
+		want += int(c)
+	}
+	if want != nq*k {
+		t.Fatalf("searchBatch found %d results, want %d", want, nq*k)
+	}
+	for _, threads := range []int{1, 2, 3, 0, 100} {
+		for _, rounds := range []int{1, 3} {
+			got, err := e.goSearchLoop(qs, dim, nq, k, 0, rounds, threads)
+			if err != nil || got != want*rounds {
+				t.Errorf("goSearchLoop(threads %d, rounds %d) = %d, %v; want %d", threads, rounds, got, err, want*rounds)
+			}
+		}
+	}
+	if _, err := e.goSearchLoop(qs, dim, nq, k, 0, 0, 1); codeOf(err) != codeInvalid {
+		t.Errorf("rounds 0: %v, want invalid", err)
+	}
+	if _, err := e.goSearchLoop(qs[:dim*2], dim, nq, k, 0, 1, 2); codeOf(err) != codeInvalid {
+		t.Errorf("short queries: %v, want invalid", err)
 	}
 }

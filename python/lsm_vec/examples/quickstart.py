@@ -22,6 +22,13 @@ with lsm_vec.LSMVecDB.open(path, opts) as db:
     print("shard 2, even:", db.search(q, k=3, filter={"shard": 2, "tags": "even"}))
     print("patched payload:", db.update_payload(7, {"shard": None, "note": "patched"}))
     print("batch:", [len(r) for r in db.search_knn_batch([q, q, q], k=5)])
+    try:
+        import numpy as np
+    except ImportError:
+        np = None
+    if np is not None:  # numpy in, numpy out: (n, k) arrays of ids (uint64) and distances (float32)
+        ids, dists = db.search_knn_batch(np.array([q, q], dtype=np.float32), k=5, numpy=True)
+        print("batch, numpy=True:", ids.shape, ids.dtype, dists.dtype, ids[0, :3].tolist())
     print("vectors:", db.stats()["vectors"])
 
 with lsm_vec.LSMVecDB.open(path) as db:  # reopened: the collection's own settings apply

@@ -13,6 +13,7 @@ pure Python over ctypes, so the Python running the tests imports it from
 TMP whatever version built it. Randomness is seeded (the seed is printed).
 """
 
+import gc
 import importlib
 import json
 import math
@@ -228,6 +229,97 @@ class EmbeddedTest(unittest.TestCase):
             self.assertEqual(db.search_knn_batch(a, 5), single)
             self.assertEqual(db.search_knn_batch(a.astype(np.float64), 5), single)
             self.assertEqual(db.search_knn_batch(np.asfortranarray(a), 5), single)
+
+    def test_batch_output_forms(self):
+        vs = self.vecs(60, 8)
+        big = (1 << 64) - 2  # ids above 2^63 survive every form
+        with self.open(ef_search=128) as db:
+            for i, v in enumerate(vs):
+                db.insert(big if i == 59 else i, v, metadata={"g": i % 3, "rare": i in (4, 59)})
+            qs = self.vecs(9, 8) + [vs[59]]
+            k = 5
+            single = [db.search_knn(q, k) for q in qs]
+            got = db.search_knn_batch(qs, k)
+            self.assertIsInstance(got, list)
+            self.assertEqual(got, single)
+            self.assertEqual(got[-1][0].id, big)
+            for row in got:
+                self.assertIsInstance(row, list)
+                self.assertEqual(len(row), k)
+                for r in row:
+                    self.assertIs(type(r), lsm_vec.SearchResult)
+                    self.assertIsInstance(r.id, int)
+                    self.assertIsInstance(r.distance, float)
+            # the list form pauses the cyclic GC while it builds, and leaves its state as it found it
+            self.assertTrue(gc.isenabled())
+            gc.disable()
+            try:
+                self.assertEqual(db.search_knn_batch(qs, k), single)
+                self.assertFalse(gc.isenabled())
+            finally:
+                gc.enable()
+            self.assertEqual(db.search_knn_batch(qs, k), single)
+            self.assertTrue(gc.isenabled())
+            # filtered, and rows shorter than k: only ids 4 and big match "rare"
+            rare = db.search_knn_batch(qs, k, filter={"rare": True})
+            self.assertEqual([[r.id for r in row] for row in rare],
+                             [[h["id"] for h in db.search(q, k, filter={"rare": True})] for q in qs])
+            self.assertEqual({len(row) for row in rare}, {2})
+            self.assertEqual(db.search_knn_batch(qs, k, filter={"g": 1}, threads=0),
+                             [[lsm_vec.SearchResult(h["id"], h["distance"]) for h in db.search(q, k, filter={"g": 1})]
+                              for q in qs])
+            ids, dists, counts = db.search_knn_batch(qs, k, filter={"rare": True}, raw=True)
+            self.assertEqual(list(counts), [2] * len(qs))
+            self.assertEqual(list(ids[k * 9:k * 9 + 2]), [big, 4])
+            with self.assertRaises(lsm_vec.InvalidArgument):
+                db.search_knn_batch(qs, k, raw=True, numpy=True)
+            # the Go reference loop of the benchmark, on 1, 2 and all threads
+            for threads in (1, 2, 0):
+                self.assertEqual(db._go_search_loop(qs, k, rounds=3, threads=threads), 3 * k * len(qs))
+            with self.assertRaises(lsm_vec.InvalidArgument):
+                db._go_search_loop(qs, k, threads=-1)
+            # numpy=True without numpy: a clear ImportError, whether or not numpy is installed
+            saved_mod, saved_np = lsm_vec._db._np_mod, sys.modules.get("numpy")
+            lsm_vec._db._np_mod, sys.modules["numpy"] = None, None
+            try:
+                with self.assertRaisesRegex(ImportError, "numpy=True needs numpy"):
+                    db.search_knn_batch(qs, k, numpy=True)
+            finally:
+                lsm_vec._db._np_mod = saved_mod
+                if saved_np is None:
+                    del sys.modules["numpy"]
+                else:
+                    sys.modules["numpy"] = saved_np
+            try:
+                import numpy as np
+            except ImportError:
+                return
+            a = np.asarray(qs, dtype=np.float32)
+            for threads in (1, 0):
+                ids, dists = db.search_knn_batch(a, k, numpy=True, threads=threads)
+                self.assertEqual((ids.dtype, ids.shape), (np.dtype(np.uint64), (len(qs), k)))
+                self.assertEqual((dists.dtype, dists.shape), (np.dtype(np.float32), (len(qs), k)))
+                self.assertTrue(ids.flags.c_contiguous and ids.flags.writeable and dists.flags.c_contiguous)
+                self.assertEqual(ids.tolist(), [[r.id for r in row] for row in single])
+                self.assertEqual(dists.tolist(), [[r.distance for r in row] for row in single])
+            ids, dists = db.search_knn_batch(qs, k, numpy=True)  # list input, numpy output
+            self.assertEqual(ids.tolist(), [[r.id for r in row] for row in single])
+            # short rows are padded with NO_ID and inf
+            ids, dists = db.search_knn_batch(a, k, numpy=True, filter={"rare": True})
+            self.assertEqual(lsm_vec.NO_ID, (1 << 64) - 1)
+            for q, row in enumerate(rare):
+                self.assertEqual(ids[q, :2].tolist(), [r.id for r in row])
+                self.assertEqual(dists[q, :2].tolist(), [r.distance for r in row])
+                self.assertEqual(ids[q, 2:].tolist(), [lsm_vec.NO_ID] * (k - 2))
+                self.assertTrue(np.isinf(dists[q, 2:]).all())
+            # a read-only array is read in place (not copied) and gives the same results
+            ro = np.array(a)
+            ro.setflags(write=False)
+            addr, n, keep = lsm_vec._db._floats(ro)
+            self.assertEqual((addr, n), (ro.__array_interface__["data"][0], ro.size))
+            self.assertIs(keep, ro)
+            self.assertEqual(db.search_knn_batch(ro, k), single)
+            self.assertEqual([db.search_knn(row, k) for row in ro], single)
 
     def test_errors(self):
         with self.open() as db:
