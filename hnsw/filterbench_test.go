@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lsmvec/lsmvec/bench/dataset"
+	"github.com/lsmvec/lsmvec/internal/cputime"
 	"github.com/lsmvec/lsmvec/kernels"
 	"github.com/lsmvec/lsmvec/store/filter"
 )
@@ -125,7 +126,7 @@ func runFilterCase(t *testing.T, x *Index, ds *dataset.Set, c *filterCase, k, ef
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	buf = buf[:0]
-	cpu0, start := threadCPU(), time.Now()
+	cpu0, start := cputime.Thread(), time.Now()
 	for i := 0; i < nq; i++ {
 		if c.f == nil {
 			buf = x.Search(ds.Query(i), k, ef, buf)
@@ -133,7 +134,7 @@ func runFilterCase(t *testing.T, x *Index, ds *dataset.Set, c *filterCase, k, ef
 			buf = x.SearchFilter(ds.Query(i), k, ef, c.f, buf)
 		}
 	}
-	tm := timing{cpu: threadCPU() - cpu0, wall: time.Since(start)}
+	tm := timing{cpu: cputime.Thread() - cpu0, wall: time.Since(start)}
 	want := min(k, c.allowed)
 	if len(buf) != nq*want {
 		t.Fatalf("%s ef=%d: %d results for %d queries, want %d each", c.name, ef, len(buf), nq, want)

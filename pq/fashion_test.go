@@ -15,6 +15,7 @@ import (
 
 	"github.com/lsmvec/lsmvec/bench/dataset"
 	"github.com/lsmvec/lsmvec/hnsw"
+	"github.com/lsmvec/lsmvec/internal/cputime"
 	"github.com/lsmvec/lsmvec/kernels"
 )
 
@@ -144,12 +145,12 @@ func TestFashionPQ8(t *testing.T) {
 	n, dim := s.N(), s.Dim
 	const m = 16
 	runtime.GC()
-	cpu0, start := processCPU(), time.Now()
+	cpu0, start := cputime.Process(), time.Now()
 	cb, err := Train(s.Base, dim, m, 8, TrainOptions{Seed: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	wall, cpu := time.Since(start), processCPU()-cpu0
+	wall, cpu := time.Since(start), cputime.Process()-cpu0
 	t.Logf("k-means: %d subspaces × %d centroids on %d vectors of dim %d: %.1f s wall, %.1f s CPU, GOMAXPROCS %d, kernels %s",
 		m, cb.Rows(0), n, dim, wall.Seconds(), cpu.Seconds(), runtime.GOMAXPROCS(0), kernels.Impl())
 
@@ -283,7 +284,7 @@ func TestFashionHNSW(t *testing.T) {
 				x := variants[vi].x
 				bestCPU, bestWall := time.Duration(math.MaxInt64), time.Duration(math.MaxInt64)
 				for rep := 0; rep < reps; rep++ {
-					c0, w0 := threadCPU(), time.Now()
+					c0, w0 := cputime.Thread(), time.Now()
 					for qi := b0; qi < min(b0+block, nq); qi++ {
 						res = x.Search(s.Query(qi), 10, ef, res[:0])
 						if rep == 0 {
@@ -294,7 +295,7 @@ func TestFashionHNSW(t *testing.T) {
 							recall[vi] += dataset.Recall(got, s.GroundTruth[qi], 10)
 						}
 					}
-					bestCPU = min(bestCPU, threadCPU()-c0)
+					bestCPU = min(bestCPU, cputime.Thread()-c0)
 					bestWall = min(bestWall, time.Since(w0))
 				}
 				cpu[vi] += bestCPU

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/lsmvec/lsmvec/bench/dataset"
+	"github.com/lsmvec/lsmvec/internal/cputime"
 	"github.com/lsmvec/lsmvec/pq"
 )
 
@@ -134,7 +135,7 @@ func TestFashionQuantized(t *testing.T) {
 				vi := (j + b0/block) % len(variants)
 				best := time.Duration(math.MaxInt64)
 				for rep := 0; rep < reps; rep++ {
-					c0 := threadCPU()
+					c0 := cputime.Thread()
 					for qi := b0; qi < min(b0+block, nq); qi++ {
 						res, _ = colls[vi].Search(ds.Query(qi), 10, ef, nil, res[:0])
 						if rep == 0 {
@@ -145,7 +146,7 @@ func TestFashionQuantized(t *testing.T) {
 							recall[vi] += dataset.Recall(got, ds.GroundTruth[qi], 10)
 						}
 					}
-					best = min(best, threadCPU()-c0)
+					best = min(best, cputime.Thread()-c0)
 				}
 				cpu[vi] += best
 			}
