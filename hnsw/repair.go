@@ -153,15 +153,25 @@ func (x *Index) repair(ctx context.Context) error {
 	return nil
 }
 
-// repairSlot rebuilds the lists of slot that point into T.
+// repairSlot rebuilds the lists of slot that point into T, and the empty
+// lists of a live slot. Under heavy deletes a live node can be left with
+// an empty list (an insert whose search reached no live node, a rebuild
+// that found no candidate), and since such a list points into no T, no
+// later pass would look at it again: the node stays a dead end for every
+// search that reaches it.
 func (x *Index) repairSlot(s *searcher, slot uint32, inT []bool) {
 	g := &x.g
-	if st := g.state(slot); st == stateFree || inT[slot] {
+	st := g.state(slot)
+	if st == stateFree || inT[slot] {
 		return
 	}
 	for l := g.level(slot); l >= 0; l-- {
 		list := g.links(slot, l)
 		n := int(atomic.LoadUint32(&list[0]))
+		if n == 0 && st == stateLive {
+			x.repairList(s, slot, l, inT)
+			continue
+		}
 		for j := 1; j <= n; j++ {
 			if e := atomic.LoadUint32(&list[j]); int(e) < len(inT) && inT[e] {
 				x.repairList(s, slot, l, inT)
@@ -314,6 +324,7 @@ func (x *Index) reconnect(inT []bool) {
 	if !ep.ok() || int(ep.slot()) >= n {
 		return
 	}
+	x.reconnectOut(inT, ep.slot())
 	seen := make([]bool, n)
 	stack := []uint32{ep.slot()}
 	seen[ep.slot()] = true
@@ -357,6 +368,95 @@ func (x *Index) reconnect(inT []bool) {
 		x.forceLink(s, best.id, u, 0)
 		x.reconnects.Add(1)
 		seen[u] = true
+		stack = append(stack, u)
+		walk()
+	}
+}
+
+// reconnectOut makes the entry point ep reachable on level 0 from every
+// live node, the converse of reconnect's walk. Lists rebuilt by the
+// heuristic can all point inward, leaving a sink: a group of live nodes
+// whose level-0 edges only lead to each other. A search whose descent ends
+// in one (through an upper-level member) then explores the sink alone and
+// misses everything else, the query's own vector included. A reverse walk
+// from ep (over level-0 edges, not through T) marks the nodes that reach
+// it; each live node left out gets an edge to the nearest node that does
+// (searched for from the entry point; ep itself when the search finds none),
+// after which the reverse walk goes on from it, so one edge drains a whole
+// sink. Adding or replacing an edge in a node's own list changes only what
+// that node reaches, so the nodes marked stay marked.
+func (x *Index) reconnectOut(inT []bool, ep uint32) {
+	g := &x.g
+	n := len(inT)
+	// The reversed level-0 edges of non-free slots outside T, in CSR form.
+	start := make([]int32, n+1)
+	for v := uint32(0); v < uint32(n); v++ {
+		if inT[v] || g.state(v) == stateFree {
+			continue
+		}
+		list := g.links(v, 0)
+		c := int(atomic.LoadUint32(&list[0]))
+		for j := 1; j <= c && j < len(list); j++ {
+			if e := atomic.LoadUint32(&list[j]); int(e) < n && !inT[e] {
+				start[e+1]++
+			}
+		}
+	}
+	for i := 1; i <= n; i++ {
+		start[i] += start[i-1]
+	}
+	src := make([]uint32, start[n])
+	fill := slices.Clone(start[:n])
+	for v := uint32(0); v < uint32(n); v++ {
+		if inT[v] || g.state(v) == stateFree {
+			continue
+		}
+		list := g.links(v, 0)
+		c := int(atomic.LoadUint32(&list[0]))
+		for j := 1; j <= c && j < len(list); j++ {
+			if e := atomic.LoadUint32(&list[j]); int(e) < n && !inT[e] && fill[e] < start[e+1] {
+				src[fill[e]] = v
+				fill[e]++
+			}
+		}
+	}
+	reach := make([]bool, n)
+	reach[ep] = true
+	stack := []uint32{ep}
+	walk := func() {
+		for len(stack) > 0 {
+			v := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for _, u := range src[start[v]:fill[v]] {
+				if !reach[u] {
+					reach[u] = true
+					stack = append(stack, u)
+				}
+			}
+		}
+	}
+	walk()
+	var s *searcher
+	for u := uint32(0); u < uint32(n); u++ {
+		if reach[u] || inT[u] || g.state(u) != stateLive {
+			continue
+		}
+		if s == nil {
+			s = x.searchers.get()
+			defer x.searchers.put(s)
+		}
+		s.q.SetSlot(u)
+		cur, d := x.descend(s, g.loadEntry(), 0)
+		x.searchLayer(s, cur, d, x.opts.EfConstruction, 0, acceptBuild, nil)
+		best := cand{id: ep, d: float32(math.Inf(1))}
+		for _, c := range s.res {
+			if c.id != u && int(c.id) < n && reach[c.id] && c.d < best.d {
+				best = c
+			}
+		}
+		x.forceLink(s, u, best.id, 0)
+		x.reconnects.Add(1)
+		reach[u] = true
 		stack = append(stack, u)
 		walk()
 	}
