@@ -443,6 +443,23 @@ func (x *Index) Repair(ctx context.Context) error {
 	return x.repair(ctx)
 }
 
+// Reconnect makes every live node reachable on level 0 from the entry
+// point, and able to reach it, linking any node or group left out (the
+// last step of a repair pass, which runs only when there are tombstones).
+// Concurrent inserts with the pruning heuristic can leave a node with no
+// edge into it; call Reconnect after a parallel bulk build. It returns the
+// number of links it added. It runs concurrently with searches and inserts
+// and is serialised with repairs.
+func (x *Index) Reconnect() int64 {
+	x.repairMu.Lock()
+	defer x.repairMu.Unlock()
+	x.writeMu.RLock()
+	defer x.writeMu.RUnlock()
+	before := x.reconnects.Load()
+	x.reconnect(make([]bool, x.g.numSlots()))
+	return x.reconnects.Load() - before
+}
+
 // Close stops the background repairer and waits for it. It is idempotent.
 func (x *Index) Close() {
 	x.closeOnce.Do(func() {

@@ -284,3 +284,61 @@ func TestSetRerank(t *testing.T) {
 		t.Fatalf("a snapshot's Rerank = %d, want 0 (not carried)", got)
 	}
 }
+
+// TestReconnect: a live node whose every in-edge is cut, as a parallel
+// build can leave one, is found again after Reconnect, and a graph with
+// nothing stranded gets no link.
+func TestReconnect(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	const n, dim = 400, 8
+	x, err := New(Options{Dim: dim, M: 6, EfConstruction: 40, RepairInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	vecs := make([][]float32, n)
+	for i := range vecs {
+		vecs[i] = make([]float32, dim)
+		for j := range vecs[i] {
+			vecs[i][j] = rng.Float32()
+		}
+		if err := x.Add(uint64(i), vecs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if k := x.Reconnect(); k != 0 {
+		t.Logf("%d links added to a sequentially built graph", k)
+	}
+	// Strand a node that is not the entry point: remove it from every
+	// level-0 list (and from the upper levels).
+	ep := x.g.loadEntry().slot()
+	id := uint64(17)
+	victim, _ := x.ids.get(id)
+	if victim == ep {
+		id = 18
+		victim, _ = x.ids.get(id)
+	}
+	for v := uint32(0); v < n; v++ {
+		for l := 0; l <= x.g.level(v); l++ {
+			list := x.g.links(v, l)
+			c := int(list[0])
+			out := 1
+			for j := 1; j <= c; j++ {
+				if list[j] != victim {
+					list[out] = list[j]
+					out++
+				}
+			}
+			list[0] = uint32(out - 1)
+		}
+	}
+	if res := x.Search(vecs[id], 1, n, nil); len(res) == 1 && res[0].ID == id {
+		t.Fatalf("node %d still found with no edge into it", id)
+	}
+	if k := x.Reconnect(); k < 1 {
+		t.Fatalf("Reconnect added %d links for a stranded node", k)
+	}
+	if res := x.Search(vecs[id], 1, n, nil); len(res) != 1 || res[0].ID != id {
+		t.Fatalf("after Reconnect, self-search of %d: %v", id, res)
+	}
+}

@@ -113,6 +113,10 @@ func (c *Collection) bulkLoad(r io.Reader, n, threads int) (BulkResult, error) {
 	lo, hi := collectionBounds(c.id)
 	c.db.compactInBackground(lo, hi)
 	if c.mu.index != nil {
+		// Parallel inserts can leave a node with no edge into it.
+		if k := c.mu.index.Reconnect(); k > 0 {
+			c.db.opts.Logger.Infof("collection %q: %d nodes relinked after the bulk load", c.name, k)
+		}
 		c.needCkpt.Store(true)
 		c.db.kickCheckpointer()
 	} else {

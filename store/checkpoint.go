@@ -496,6 +496,11 @@ func (c *Collection) buildFromVectors(x *hnsw.Index, transform func(id uint64, v
 	if firstErr != nil {
 		return fmt.Errorf("cannot build index: %w", firstErr)
 	}
+	// Parallel inserts can leave a node with no edge into it (or a group
+	// whose edges lead only to each other): link them once, now.
+	if n := x.Reconnect(); n > 0 {
+		c.db.opts.Logger.Infof("collection %q: %d nodes relinked after the build", c.name, n)
+	}
 	return nil
 }
 
