@@ -40,9 +40,8 @@ import (
 // concurrencies (connections, one request in flight on each) to measure.
 // Throughput is quoted at the concurrency that serves the most queries per
 // second, as load generators report peak throughput; every concurrency's
-// figures are logged. On 2 cores more connections cost more CPU per
-// request (more goroutine switches on both sides), so the peak is usually
-// at 2 to 4.
+// figures are logged. On a quiet 2-core machine the peak is at 8: fewer
+// connections leave the cores idle between round trips.
 func TestServerThroughput(t *testing.T) {
 	if os.Getenv("LSMVEC_SERVER_BENCH") == "" {
 		t.Skip("set LSMVEC_SERVER_BENCH=1 to run the HTTP throughput benchmark")
