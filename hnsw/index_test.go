@@ -208,7 +208,7 @@ func TestRecallSynthetic(t *testing.T) {
 			for i, v := range randVecs(rng, n, dim) {
 				id := uint64(i)*7919 + 1<<40 // sparse external ids
 				if m == InnerProduct {
-					normalize(v) // IP is only a proximity for normalised data
+					Normalize(v) // IP is only a proximity for normalised data
 				}
 				vecs[id] = v
 				if err := x.Add(id, v); err != nil {
@@ -222,7 +222,7 @@ func TestRecallSynthetic(t *testing.T) {
 			queries := randVecs(rng, size(100, 30), dim)
 			for _, q := range queries {
 				if m == InnerProduct {
-					normalize(q)
+					Normalize(q)
 				}
 				got := x.Search(q, k, 200, nil)
 				if len(got) != k {

@@ -38,7 +38,7 @@ func (x *Index) insert(id uint64, vec []float32) error {
 	v := vec
 	if x.opts.Metric == Cosine {
 		copy(s.qbuf, vec)
-		normalize(s.qbuf)
+		Normalize(s.qbuf)
 		v = s.qbuf
 	}
 	x.storage.Set(slot, v)

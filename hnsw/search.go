@@ -218,13 +218,17 @@ func (s *searcher) rand() uint64 {
 func (s *searcher) setQuery(x *Index, q []float32) {
 	if x.opts.Metric == Cosine {
 		copy(s.qbuf, q)
-		normalize(s.qbuf)
+		Normalize(s.qbuf)
 		q = s.qbuf
 	}
 	s.q.SetQuery(q)
 }
 
-func normalize(v []float32) {
+// Normalize scales v in place to unit length, as the index does to every
+// vector and query under the cosine metric (a zero or non-finite norm
+// leaves v as it is). Callers that keep vectors beside the index in the
+// form it stores them (a Storage's exact source) use it to match exactly.
+func Normalize(v []float32) {
 	n := kernels.Norm(v)
 	if n == 0 || math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
 		return

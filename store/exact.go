@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"math"
 	"math/bits"
 	"sync"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 	"github.com/cockroachdb/pebble/vfs"
 
 	"github.com/lsmvec/lsmvec/hnsw"
-	"github.com/lsmvec/lsmvec/kernels"
 	"github.com/lsmvec/lsmvec/pq"
 )
 
@@ -406,7 +404,7 @@ func (e *exactFile) fromPebble(slot uint32, dst []float32) ([]float32, bool) {
 		return dst[:n], false
 	}
 	if e.cosine {
-		normalizeLikeIndex(dst[n:])
+		hnsw.Normalize(dst[n:])
 	}
 	return dst, true
 }
@@ -419,19 +417,6 @@ func growFloats(dst []float32, n int) []float32 {
 		dst = nd
 	}
 	return dst[:len(dst)+n]
-}
-
-// normalizeLikeIndex normalises v exactly as hnsw does before Storage.Set
-// for the cosine metric.
-func normalizeLikeIndex(v []float32) {
-	n := kernels.Norm(v)
-	if n == 0 || math.IsNaN(float64(n)) || math.IsInf(float64(n), 0) {
-		return
-	}
-	inv := 1 / n
-	for i := range v {
-		v[i] *= inv
-	}
 }
 
 // bindIndex points the Pebble fallback at the index that owns the slots.
@@ -527,7 +512,7 @@ func (e *exactFile) rebuildFrom(x *hnsw.Index) (int, error) {
 		}
 		if e.cosine {
 			vec = decodeFloats(vec[:0], v)
-			normalizeLikeIndex(vec)
+			hnsw.Normalize(vec)
 			chunk = appendFloats(chunk, vec)
 		} else {
 			chunk = append(chunk, v...) // already f32 LE

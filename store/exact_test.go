@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/pebble/vfs"
 
+	"github.com/lsmvec/lsmvec/hnsw"
 	"github.com/lsmvec/lsmvec/kernels"
 	"github.com/lsmvec/lsmvec/pq"
 )
@@ -76,14 +77,14 @@ func checkExact(t *testing.T, db *DB, vecs map[string][][]float32, rng *rand.Ran
 			}
 			qn := append([]float32(nil), q...)
 			if info.Index.Metric == "cosine" {
-				normalizeLikeIndex(qn)
+				hnsw.Normalize(qn)
 			}
 			for _, r := range res {
 				v := vs[r.ID]
 				var want float32
 				if info.Index.Metric == "cosine" {
 					vn := append([]float32(nil), v...)
-					normalizeLikeIndex(vn)
+					hnsw.Normalize(vn)
 					want = 1 - kernels.Dot(qn, vn)
 				} else {
 					want = kernels.L2Sq(q, v)
