@@ -122,18 +122,32 @@ func TestServerThroughput(t *testing.T) {
 	}
 	got := map[string][][]uint64{"bin": make([][]uint64, nq), "json": make([][]uint64, nq)}
 	seenOnce := map[string][]atomic.Bool{"bin": make([]atomic.Bool, nq), "json": make([]atomic.Bool, nq)}
-	httpLoad := func(output string, conns int) loadResult {
+	// httpLoad runs the search from a Go client over loopback: one
+	// request in flight per connection (depth 0: fasthttp.HostClient), or
+	// depth of them (fasthttp.PipelineClient), which a low-latency client
+	// can do with any HTTP/1.1 server; fasthttp answers a connection's
+	// queued requests in order and flushes once, so the syscalls per
+	// request drop. The pipelined figure is quoted apart from the headline.
+	httpLoad := func(output string, conns, depth int) loadResult {
 		uri := fmt.Sprintf("%s/collection/fmnist/search?limit=%d&ef_search=%d&output=%s", ts.base, k, ef, output)
-		hc := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: time.Minute}
-		defer hc.CloseIdleConnections()
+		var do func(*fasthttp.Request, *fasthttp.Response) error
+		workers := conns
+		if depth > 0 {
+			pc := &fasthttp.PipelineClient{Addr: addr, MaxConns: conns, MaxPendingRequests: 4 * depth, ReadTimeout: time.Minute}
+			do, workers = pc.Do, conns*depth
+		} else {
+			hc := &fasthttp.HostClient{Addr: addr, MaxConns: conns, ReadTimeout: time.Minute}
+			defer hc.CloseIdleConnections()
+			do = hc.Do
+		}
 		seen, once := got[output], seenOnce[output]
-		return runLoad(conns, dur, nq, func(q int, w *loadWorker) error {
+		return runLoad(workers, dur, nq, func(q int, w *loadWorker) error {
 			req, resp := &w.req, &w.resp
 			req.Header.SetMethod("POST")
 			req.SetRequestURI(uri)
 			req.Header.SetContentType("application/json")
 			req.SetBodyRaw(bodies[q])
-			if err := hc.Do(req, resp); err != nil {
+			if err := do(req, resp); err != nil {
 				return err
 			}
 			if resp.StatusCode() != 200 {
@@ -146,29 +160,6 @@ func TestServerThroughput(t *testing.T) {
 					return err
 				}
 				seen[q] = ids
-			}
-			return nil
-		})
-	}
-	// The pipelined phase: an HTTP/1.1 client that keeps several requests
-	// in flight on each connection (fasthttp.PipelineClient), which a
-	// low-latency client can do with any HTTP/1.1 server; fasthttp answers
-	// a connection's queued requests in order and flushes once, so the
-	// syscalls per request drop. Quoted apart from the headline figure.
-	pipeLoad := func(conns, depth int) loadResult {
-		uri := fmt.Sprintf("%s/collection/fmnist/search?limit=%d&ef_search=%d&output=bin", ts.base, k, ef)
-		pc := &fasthttp.PipelineClient{Addr: addr, MaxConns: conns, MaxPendingRequests: 4 * depth, ReadTimeout: time.Minute}
-		return runLoad(conns*depth, dur, nq, func(q int, w *loadWorker) error {
-			req, resp := &w.req, &w.resp
-			req.Header.SetMethod("POST")
-			req.SetRequestURI(uri)
-			req.Header.SetContentType("application/json")
-			req.SetBodyRaw(bodies[q])
-			if err := pc.Do(req, resp); err != nil {
-				return err
-			}
-			if resp.StatusCode() != 200 {
-				return fmt.Errorf("status %d: %s", resp.StatusCode(), resp.Body())
 			}
 			return nil
 		})
@@ -198,10 +189,8 @@ func TestServerThroughput(t *testing.T) {
 					_, err := c.Search(set.Query(q), k, ef, nil, nil)
 					return err
 				})
-			} else if ph.depth > 0 {
-				r = pipeLoad(ph.conns, ph.depth)
 			} else {
-				r = httpLoad(ph.output, ph.conns)
+				r = httpLoad(ph.output, ph.conns, ph.depth)
 			}
 			if r.err != nil {
 				t.Fatalf("round %d %s: %v", round+1, ph.name, r.err)
