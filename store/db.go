@@ -375,57 +375,45 @@ func (db *DB) fail(cause string) error {
 // durable or the DB has failed. Concurrent calls are merged into shared
 // commits (groupCommit). The caller still owns (and closes) b; b may have
 // grown by other writers' batches.
-func (db *DB) commit(b *pebble.Batch) error {
-	if p := db.failed.Load(); p != nil {
-		return *p
-	}
-	if err := db.disk.admit(int64(b.Len()), false); err != nil {
-		return err
-	}
-	return db.group.run(b, db.commitSync)
-}
+func (db *DB) commit(b *pebble.Batch) error { return db.commitAdmitted(b, false) }
 
 // commitFreeing is commit for a batch that frees space (deletes, a dropped
 // collection, a bulk-load rollback): it may use half the disk reserve.
-func (db *DB) commitFreeing(b *pebble.Batch) error {
+func (db *DB) commitFreeing(b *pebble.Batch) error { return db.commitAdmitted(b, true) }
+
+// commitAdmitted checks that the DB can write and that b fits the disk
+// reserve (diskspace.go), then commits it through the group commit.
+func (db *DB) commitAdmitted(b *pebble.Batch, freeing bool) error {
 	if p := db.failed.Load(); p != nil {
 		return *p
 	}
-	if err := db.disk.admit(int64(b.Len()), true); err != nil {
+	if err := db.disk.admit(int64(b.Len()), freeing); err != nil {
 		return err
 	}
 	return db.group.run(b, db.commitSync)
 }
 
 // commitSync is one synced Pebble commit.
-func (db *DB) commitSync(b *pebble.Batch) (err error) {
-	if p := db.failed.Load(); p != nil {
-		return *p
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			fp, ok := r.(fatalPanic)
-			if !ok {
-				panic(r)
-			}
-			err = db.fail(fp.msg)
-		}
-	}()
-	if err := b.Commit(pebble.Sync); err != nil {
-		return db.fail(err.Error())
-	}
-	return nil
-}
+func (db *DB) commitSync(b *pebble.Batch) error { return db.apply(b, pebble.Sync) }
 
 // commitNoSync commits b without waiting for an fsync: used for the chunks
 // of a bulk load, whose final chunk is committed with commit.
-func (db *DB) commitNoSync(b *pebble.Batch) (err error) {
+func (db *DB) commitNoSync(b *pebble.Batch) error {
 	if p := db.failed.Load(); p != nil {
 		return *p
 	}
 	if err := db.disk.admit(int64(b.Len()), false); err != nil {
 		return err
 	}
+	return db.apply(b, pebble.NoSync)
+}
+
+// apply commits b to Pebble with wo. A failed write (an error, or Pebble's
+// Fatalf, which the store's logger turns into a fatalPanic) fails the DB.
+func (db *DB) apply(b *pebble.Batch, wo *pebble.WriteOptions) (err error) {
+	if p := db.failed.Load(); p != nil {
+		return *p
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			fp, ok := r.(fatalPanic)
@@ -435,7 +423,7 @@ func (db *DB) commitNoSync(b *pebble.Batch) (err error) {
 			err = db.fail(fp.msg)
 		}
 	}()
-	if err := b.Commit(pebble.NoSync); err != nil {
+	if err := b.Commit(wo); err != nil {
 		return db.fail(err.Error())
 	}
 	return nil
