@@ -54,48 +54,37 @@ func (s *Server) readBody(ctx *fasthttp.RequestCtx) (buf *[]byte, ok bool) {
 	bp := bodyBufPool.Get().(*[]byte)
 	b := (*bp)[:0]
 	r := ctx.RequestBodyStream()
+	// Read Content-Length bytes, or a chunked body to its end but at most
+	// limit+1 bytes (one more tells it is over). The buffer grows with the
+	// bytes that arrive, never ahead of them by more than bodyGrowAhead: a
+	// client that announces MaxBody and sends nothing must not make the
+	// server allocate MaxBody.
+	want := cl
+	if cl < 0 {
+		want = limit + 1
+	}
 	var err error
-	if cl >= 0 {
-		// The buffer grows with the bytes that arrive, never ahead of them
-		// by more than bodyGrowAhead: a client that announces MaxBody and
-		// sends nothing must not make the server allocate MaxBody.
-		for len(b) < cl {
-			if len(b) == cap(b) {
-				b = slices.Grow(b, min(cl-len(b), max(cap(b), bodyGrowAhead)))
-			}
-			var n int
-			n, err = r.Read(b[len(b):min(cap(b), cl)])
-			b = b[:len(b)+n]
-			if err == io.EOF && len(b) < cl {
+	for len(b) < want {
+		if len(b) == cap(b) {
+			b = slices.Grow(b, min(want-len(b), max(cap(b), bodyGrowAhead)))
+		}
+		n, rerr := r.Read(b[len(b):min(cap(b), want)])
+		b = b[:len(b)+n]
+		if rerr == io.EOF {
+			if cl >= 0 && len(b) < cl {
 				err = io.ErrUnexpectedEOF
 			}
-			if err != nil {
-				if err == io.EOF {
-					err = nil
-				}
-				break
-			}
+			break
 		}
-	} else { // chunked: read until EOF, refusing more than limit bytes
-		for {
-			if len(b) == cap(b) {
-				b = slices.Grow(b, max(cap(b), 16<<10))
-			}
-			n, rerr := r.Read(b[len(b):cap(b)])
-			b = b[:len(b)+n]
-			if len(b) > limit {
-				putBodyBuf(bp)
-				s.refuseBody(ctx, "request body exceeds the size limit (LSMVEC_MAX_BODY)")
-				return nil, false
-			}
-			if rerr == io.EOF {
-				break
-			}
-			if rerr != nil {
-				err = rerr
-				break
-			}
+		if rerr != nil {
+			err = rerr
+			break
 		}
+	}
+	if err == nil && len(b) > limit { // only a chunked body gets here
+		putBodyBuf(bp)
+		s.refuseBody(ctx, "request body exceeds the size limit (LSMVEC_MAX_BODY)")
+		return nil, false
 	}
 	*bp = b
 	if err != nil {
