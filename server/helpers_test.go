@@ -42,7 +42,16 @@ func openTestStore(t testing.TB) *store.DB {
 
 func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
-	db := openTestStore(t)
+	return startServerOn(t, nil, opts)
+}
+
+// startServerOn starts a server over db (a fresh store in a temporary
+// directory when nil); the server's cleanup closes db.
+func startServerOn(t testing.TB, db *store.DB, opts Options) *testServer {
+	t.Helper()
+	if db == nil {
+		db = openTestStore(t)
+	}
 	if opts.LogOutput == nil {
 		opts.LogOutput = io.Discard
 	}
