@@ -7,6 +7,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -225,6 +226,72 @@ func TestDoAllocs(t *testing.T) {
 	}
 }
 
+// The benchmarks below put a figure on what one request costs the machine
+// before any server code runs (docs/benchmarks.md, "Server"):
+//
+//	go test -run '^$' -bench . -benchtime 20000x ./bench/httpload
+
+// BenchmarkSyscall is the cheapest system call there is (getppid): the
+// kernel entry and exit every read and write pays on top of its work.
+func BenchmarkSyscall(b *testing.B) {
+	for b.Loop() {
+		syscall.Getppid()
+	}
+}
+
+// BenchmarkLoopbackRoundTrip is the transport floor of one request with
+// one in flight: a goroutine writes a 3 KB request over loopback TCP, a
+// server goroutine reads it and writes 100 bytes back, the first reads
+// them (2 writes and 2 reads, plus the reads that find nothing yet and the
+// netpoller's wake-ups), with no HTTP at all.
+func BenchmarkLoopbackRoundTrip(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		buf := make([]byte, 64<<10)
+		got := 0
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			for got += n; got >= 3000; got -= 3000 {
+				if _, err := c.Write(buf[:100]); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	req, buf := make([]byte, 3000), make([]byte, 4096)
+	for b.Loop() {
+		if _, err := c.Write(req); err != nil {
+			b.Fatal(err)
+		}
+		for got := 0; got < 100; {
+			n, err := c.Read(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			got += n
+		}
+	}
+}
+
+// BenchmarkDo is one request and response of this client against a
+// fasthttp server echoing a 2 KB body, both in this process.
 func BenchmarkDo(b *testing.B) {
 	srv := &fasthttp.Server{Handler: echo}
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
