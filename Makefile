@@ -6,7 +6,7 @@ TMPBIN    ?= $(CURDIR)/.tmp
 RACE_PKGS ?= ./kernels/... ./hnsw/... ./pq/... ./store/... ./server/... ./bench/... ./python/lsm_vec/capi/...
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench bench-quant benchdoc fuzz soak vet clean
+.PHONY: all build run test unit race testpurego generate generate-proto check-generated test-arm64 testpython bench-python-embedded bench bench-server bench-quant benchdoc fuzz soak vet clean
 
 all: build
 
@@ -94,6 +94,12 @@ test-arm64:
 BENCHCOUNT ?= 6
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./kernels/... ./bench/...
+
+# bench-server: Casper search over HTTP (bin and json; one request in flight
+# per connection and pipelined) vs in-process on fashion-mnist-784, issue 6's
+# table in docs/benchmarks.md (~3 min).
+bench-server:
+	LSMVEC_SERVER_BENCH=1 $(GO) test -count=1 -v -run TestServerThroughput -timeout 30m ./server
 
 # bench-quant: the served f32 / i8 / pq8 indexes on fashion-mnist-784 through
 # the store (build, open, memory, recall and QPS side by side; ~10 min).
