@@ -304,6 +304,7 @@ func TestConcurrent(t *testing.T) {
 	if err := x.Repair(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	x.Reconnect()
 	st := x.Stats()
 	want := n/2 + 100
 	if st.Live != want || x.Len() != want || st.Tombstones != 0 {
@@ -312,19 +313,30 @@ func TestConcurrent(t *testing.T) {
 	if st.Slots-st.FreeSlots != want {
 		t.Fatalf("slots in use %d, want %d (leak)", st.Slots-st.FreeSlots, want)
 	}
-	// Every surviving vector is still reachable: searching for it finds it
-	// (a beam of 64 may miss a rare one; the fashion-mnist churn test pins
-	// recall).
-	found, tried := 0, 0
+	// Every surviving vector is still reachable: a search for it with a
+	// beam as wide as the index (which then walks everything reachable from
+	// the entry point) finds it. The background repairer reconnects only in
+	// passes that find tombstones, so nodes stranded by the last concurrent
+	// inserts are linked by Reconnect (above), the call the store makes
+	// after parallel builds. With a beam of 64 a rare one may be missed: at
+	// least 97% (99.1% or more in 90 runs, quiet or four at once).
+	found, reach, tried := 0, 0, 0
 	for i := 0; i < n; i += 2 {
 		tried++
 		if got := x.Search(vecs[i], 1, 64, nil); len(got) == 1 && got[0].Distance <= 1e-4 {
 			found++
 		}
+		if got := x.Search(vecs[i], 1, n, nil); len(got) == 1 && got[0].Distance <= 1e-4 {
+			reach++
+		}
 	}
-	t.Logf("%d of %d surviving vectors found by searching for themselves (reconnects %d)", found, tried, x.Stats().Reconnects)
-	if float64(found) < 0.99*float64(tried) {
-		t.Fatalf("only %d of %d surviving vectors found after churn", found, tried)
+	t.Logf("%d of %d surviving vectors found by searching for themselves at ef 64, %d at ef %d (reconnects %d)",
+		found, tried, reach, n, x.Stats().Reconnects)
+	if reach != tried {
+		t.Fatalf("only %d of %d surviving vectors reachable after churn, repair and reconnect", reach, tried)
+	}
+	if float64(found) < 0.97*float64(tried) {
+		t.Fatalf("only %d of %d surviving vectors found at ef 64 after churn", found, tried)
 	}
 }
 
