@@ -6,7 +6,9 @@ import (
 	"errors"
 	"math"
 	"math/rand"
+	"os"
 	"sort"
+	"strconv"
 	"testing"
 	"time"
 
@@ -43,8 +45,13 @@ func size(full, short int) int {
 	return full
 }
 
+// newRNG returns a generator seeded from the clock, or from
+// LSMVEC_TEST_SEED to replay a logged seed.
 func newRNG(t testing.TB) *rand.Rand {
 	seed := time.Now().UnixNano()
+	if s, err := strconv.ParseInt(os.Getenv("LSMVEC_TEST_SEED"), 10, 64); err == nil {
+		seed = s
+	}
 	t.Logf("seed %d", seed)
 	return rand.New(rand.NewSource(seed))
 }
