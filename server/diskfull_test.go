@@ -7,7 +7,6 @@ import (
 	"io"
 	"math"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -55,57 +54,6 @@ func availBytes(t *testing.T, dir string) int64 {
 		t.Fatal(err)
 	}
 	return int64(st.Bavail) * int64(st.Frsize)
-}
-
-// liveServer is a Server over a given store on loopback ports, which the
-// test can stop (and restart on the same store directory).
-type liveServer struct {
-	*testServer
-	stopOnce sync.Once
-	stopErr  error
-	stop     func() error
-}
-
-// serveStore serves db with opts until the returned server is stopped (at
-// the latest when the test ends). It does not close db.
-func serveStore(t *testing.T, db *store.DB, opts Options) *liveServer {
-	t.Helper()
-	if opts.LogOutput == nil {
-		opts.LogOutput = io.Discard
-	}
-	s, err := New(db, opts)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	hl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gl, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- s.Serve(hl, gl) }()
-	ls := &liveServer{testServer: &testServer{t: t, s: s, db: db, base: "http://" + hl.Addr().String(),
-		grpcAddr: gl.Addr().String(), client: &http.Client{Timeout: 60 * time.Second}}}
-	ls.stop = func() error {
-		ls.stopOnce.Do(func() {
-			if err := s.Shutdown(context.Background()); err != nil {
-				ls.stopErr = err
-			}
-			if err := <-done; err != nil && ls.stopErr == nil {
-				ls.stopErr = err
-			}
-		})
-		return ls.stopErr
-	}
-	t.Cleanup(func() {
-		if err := ls.stop(); err != nil {
-			t.Errorf("stop server: %v", err)
-		}
-	})
-	return ls
 }
 
 // storeErrLog collects the store's error lines.

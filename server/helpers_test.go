@@ -52,12 +52,33 @@ func startServerOn(t testing.TB, db *store.DB, opts Options) *testServer {
 	if db == nil {
 		db = openTestStore(t)
 	}
+	// Cleanups run last first: the server stops, then the store closes.
+	t.Cleanup(func() {
+		if err := db.Close(); err != nil {
+			t.Errorf("store Close: %v", err)
+		}
+	})
+	return serveStore(t, db, opts).testServer
+}
+
+// liveServer is a Server over a given store on loopback ports, which the
+// test can stop (and restart on the same store directory).
+type liveServer struct {
+	*testServer
+	stopOnce sync.Once
+	stopErr  error
+	stop     func() error
+}
+
+// serveStore serves db with opts until the returned server is stopped (at
+// the latest when the test ends). It does not close db.
+func serveStore(t testing.TB, db *store.DB, opts Options) *liveServer {
+	t.Helper()
 	if opts.LogOutput == nil {
 		opts.LogOutput = io.Discard
 	}
 	s, err := New(db, opts)
 	if err != nil {
-		db.Close()
 		t.Fatalf("New: %v", err)
 	}
 	hl, err := net.Listen("tcp", "127.0.0.1:0")
@@ -70,20 +91,25 @@ func startServerOn(t testing.TB, db *store.DB, opts Options) *testServer {
 	}
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(hl, gl) }()
-	ts := &testServer{t: t, s: s, db: db, base: "http://" + hl.Addr().String(), grpcAddr: gl.Addr().String(),
-		client: &http.Client{Timeout: 60 * time.Second}}
+	ls := &liveServer{testServer: &testServer{t: t, s: s, db: db, base: "http://" + hl.Addr().String(),
+		grpcAddr: gl.Addr().String(), client: &http.Client{Timeout: 60 * time.Second}}}
+	ls.stop = func() error {
+		ls.stopOnce.Do(func() {
+			if err := s.Shutdown(context.Background()); err != nil {
+				ls.stopErr = err
+			}
+			if err := <-done; err != nil && ls.stopErr == nil {
+				ls.stopErr = err
+			}
+		})
+		return ls.stopErr
+	}
 	t.Cleanup(func() {
-		if err := s.Shutdown(context.Background()); err != nil {
-			t.Errorf("Shutdown: %v", err)
-		}
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		if err := db.Close(); err != nil {
-			t.Errorf("store Close: %v", err)
+		if err := ls.stop(); err != nil {
+			t.Errorf("stop server: %v", err)
 		}
 	})
-	return ts
+	return ls
 }
 
 type response struct {
